@@ -1,0 +1,152 @@
+"""Errors a person can act on: JSON ``{"code", "message", "errors"}`` for the API,
+an HTML page that says what to do for everything else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, jsonify, render_template, request
+from flask_smorest import Api
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+# What a person should do next, per status. Kept short and concrete.
+HTML_ADVICE: dict[int, tuple[str, str]] = {
+    400: ("We could not use what was sent", "Check the form and try again."),
+    401: ("Please sign in", "Sign in to continue; your work has not been changed."),
+    403: (
+        "You do not have access to this page",
+        "If you think you should, ask your program administrator to grant the right role.",
+    ),
+    404: ("Page not found", "Check the address, or go back to your home page."),
+    405: ("That action is not available here", "Go back and use the buttons on the page."),
+    409: ("This changed while you were working", "Reload the page to see the latest version."),
+    413: (
+        "The upload is too large",
+        "Make the file smaller (for example, compress a video) and try again.",
+    ),
+    415: ("That file type is not accepted", "Use one of the file types listed on the page."),
+    422: ("Some details need fixing", "Correct the fields marked on the page and try again."),
+    429: (
+        "Too many attempts",
+        "Wait a minute before trying again. This protects your account.",
+    ),
+    500: (
+        "Something went wrong on our side",
+        "Nothing you sent was lost. Try again in a moment; if it keeps happening, contact support.",
+    ),
+    503: ("The service is temporarily unavailable", "Try again in a few minutes."),
+}
+
+
+class ErrorSchema(ma.Schema):
+    code = ma.fields.String(metadata={"description": "Machine-readable error code"})
+    status = ma.fields.Integer(metadata={"description": "HTTP status"})
+    message = ma.fields.String(metadata={"description": "What went wrong, for a person"})
+    errors = ma.fields.Dict(metadata={"description": "Problems per field or JSON path"})
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
+
+
+def slug(name: str) -> str:
+    return name.lower().replace(" ", "_").replace("'", "")
+
+
+class MicrocredApi(Api):
+    """flask-smorest Api whose error handler serves both the API and the pages."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        status = error.code or 500
+        if status >= 500:
+            original = getattr(error, "original_exception", None)
+            if original is not None:
+                log.error(
+                    "unhandled error on %s %s", request.method, request.path, exc_info=original
+                )
+            error = InternalServerError() if status == 500 else error
+        data: dict[str, Any] = getattr(error, "data", None) or {}
+        if isinstance(error, CSRFError):
+            message = (
+                "The form expired or was not sent from this site. "
+                "Reload the page and submit it again."
+            )
+            code = "csrf_failed"
+        else:
+            message = data.get("message") or (error.description or error.name)
+            code = data.get("code") or slug(error.name)
+        errors = data.get("errors") or data.get("messages") or {}
+        if isinstance(errors, dict) and set(errors) <= {"json", "form", "query", "files"}:
+            # webargs nests by location; a person wants the fields.
+            flattened: dict[str, Any] = {}
+            for location_errors in errors.values():
+                flattened.update(location_errors)
+            errors = flattened
+        headers = dict(data.get("headers") or {})
+        if isinstance(error, HTTPException) and error.response is None:
+            headers.update(
+                {k: v for k, v in error.get_headers() if k.lower() not in {"content-type"}}
+            )
+        if wants_json():
+            response: Response = jsonify(
+                {"code": code, "status": status, "message": message, "errors": errors}
+            )
+        else:
+            title, advice = HTML_ADVICE.get(status, (error.name, "Go back and try again."))
+            response = Response(
+                render_template(
+                    "core/error.html",
+                    status=status,
+                    title=title,
+                    advice=advice,
+                    message=message,
+                    errors=errors,
+                ),
+                mimetype="text/html",
+            )
+        response.status_code = status
+        for key, value in headers.items():
+            response.headers[key] = value
+        return response
+
+
+class ServiceError(Exception):
+    """Raised by services for a request a person can correct; views and the API
+    turn it into the matching 4xx answer."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class NotFoundError(ServiceError):
+    status, code = 404, "not_found"
+
+
+class ForbiddenError(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class ConflictError(ServiceError):
+    status, code = 409, "conflict"
+
+
+class InvalidError(ServiceError):
+    status, code = 422, "invalid"

@@ -1,0 +1,39 @@
+"""How domains plug into core without core importing them: each domain's
+``init_app`` registers its seeders and role home pages here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask
+
+
+@dataclass(frozen=True)
+class Seeder:
+    """``run()`` loads data idempotently and returns lines worth printing."""
+
+    name: str
+    run: Callable[[], list[str]]
+    demo_only: bool = False
+
+
+def register_seeder(app: Flask, seeder: Seeder) -> None:
+    app.extensions.setdefault("microcred_seeders", []).append(seeder)
+
+
+def seeders(app: Flask, *, include_demo: bool) -> list[Seeder]:
+    return [
+        seeder
+        for seeder in app.extensions.get("microcred_seeders", [])
+        if include_demo or not seeder.demo_only
+    ]
+
+
+def set_role_home(app: Flask, role: str, endpoint: str) -> None:
+    """The page a user of ``role`` lands on; a later domain may take it over."""
+    app.extensions.setdefault("microcred_role_home", {})[role] = endpoint
+
+
+def role_home(app: Flask, role: str) -> str | None:
+    return app.extensions.get("microcred_role_home", {}).get(role)

@@ -1,0 +1,9 @@
+"""Credentials: see ARCHITECTURE.md for what this domain owns."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Nothing to register yet."""
