@@ -62,9 +62,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_url_path="/static",
     )
     app.config.update(config_module.load_config(instance_path, overrides))
+    config_module.check_production(app.config)
     if not app.config["REDIS_URL"]:
         app.config["REDIS_URL"] = f"unix://{instance_path / 'redis' / 'redis.sock'}?db=0"
-    config_module.check_production(app.config)
     instance_path.mkdir(parents=True, exist_ok=True)
 
     _init_extensions(app)

@@ -116,7 +116,7 @@ def check_production(config: Mapping[str, Any]) -> None:
             continue
         if not os.environ.get(name) and not config.get(name):
             problems.append(f"{name} is not set")
-    if str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
-        problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
+        elif name == "DATABASE_URL" and str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+            problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
     if problems:
         raise ConfigError("Refusing to start in production mode: " + "; ".join(problems) + ".")

@@ -93,7 +93,10 @@ class MicrocredApi(Api):
             # webargs nests by location; a person wants the fields.
             flattened: dict[str, Any] = {}
             for location_errors in errors.values():
-                flattened.update(location_errors)
+                if isinstance(location_errors, dict):
+                    flattened.update(location_errors)
+                else:  # e.g. {"json": ["Invalid JSON body."]}
+                    flattened.setdefault("_schema", []).extend(location_errors)
             errors = flattened
         headers = dict(data.get("headers") or {})
         if isinstance(error, HTTPException) and error.response is None:

@@ -1,0 +1,50 @@
+"""Configuration: embedded defaults, and production refusing unsafe settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.app import create_app
+from core.config import ConfigError, sqlalchemy_url
+
+
+def test_embedded_defaults_live_in_the_instance_folder(tmp_path: Path, monkeypatch) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MICROCRED_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'inst' / 'microcred.db'}"
+    assert app.config["REDIS_URL"].startswith(f"unix://{tmp_path / 'inst' / 'redis'}")
+    assert (tmp_path / "inst").is_dir()
+
+
+def test_production_refuses_dev_secret_and_names_what_is_missing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PUBLIC_BASE_URL", "MAIL_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MICROCRED_ENV", "production")
+    with pytest.raises(ConfigError) as error:
+        create_app({"INSTANCE_PATH": str(tmp_path)})
+    message = str(error.value)
+    for expected in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "MAIL_SERVER"):
+        assert expected in message
+
+
+def test_production_starts_when_configured(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MICROCRED_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.internal/microcred")
+    monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://badges.example.org")
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+def test_postgres_url_spellings() -> None:
+    assert sqlalchemy_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert sqlalchemy_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert sqlalchemy_url("sqlite:///x.db") == "sqlite:///x.db"
