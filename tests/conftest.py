@@ -196,9 +196,7 @@ def csrf_from(client: FlaskClient, path: str) -> str:
 
 def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
     token = csrf_from(client, "/sign-in")
-    return client.post(
-        "/sign-in", data={"email": email, "password": password, "csrf_token": token}
-    )
+    return client.post("/sign-in", data={"email": email, "password": password, "csrf_token": token})
 
 
 @pytest.fixture

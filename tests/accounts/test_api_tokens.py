@@ -38,9 +38,7 @@ def test_token_created_in_page_is_shown_once_and_works(
 def test_api_create_use_and_revoke(app: Flask, client: FlaskClient, signed_in) -> None:
     signed_in(Role.REVIEWER, email="r@example.org")
     csrf = csrf_from(client, "/account")
-    created = client.post(
-        "/api/v1/tokens", json={"name": "cli"}, headers={"X-CSRFToken": csrf}
-    )
+    created = client.post("/api/v1/tokens", json={"name": "cli"}, headers={"X-CSRFToken": csrf})
     assert created.status_code == 201
     body = created.get_json()
     secret, token_id = body["token"], body["id"]

@@ -111,9 +111,7 @@ def test_sign_in_is_rate_limited(app: Flask, client: FlaskClient) -> None:
 
 def test_forms_without_csrf_token_are_rejected(app: Flask, client: FlaskClient) -> None:
     make_user(app, "teacher@example.org")
-    response = client.post(
-        "/sign-in", data={"email": "teacher@example.org", "password": PASSWORD}
-    )
+    response = client.post("/sign-in", data={"email": "teacher@example.org", "password": PASSWORD})
     assert response.status_code == 400
     assert "form expired" in response.get_data(as_text=True)
     assert client.get("/api/v1/me").status_code == 401
@@ -126,7 +124,9 @@ def test_api_with_session_cookie_needs_csrf(app: Flask, client: FlaskClient) -> 
     assert response.status_code == 400
     assert response.get_json()["code"] == "csrf_failed"
     token = csrf_from(client, "/account")
-    response = client.post("/api/v1/tokens", json={"name": "script"}, headers={"X-CSRFToken": token})
+    response = client.post(
+        "/api/v1/tokens", json={"name": "script"}, headers={"X-CSRFToken": token}
+    )
     assert response.status_code == 201
 
 
@@ -149,8 +149,12 @@ def test_next_parameter_cannot_redirect_off_site(app: Flask, client: FlaskClient
     token = csrf_from(client, "/sign-in")
     response = client.post(
         "/sign-in",
-        data={"email": "teacher@example.org", "password": PASSWORD, "csrf_token": token,
-              "next": "/account"},
+        data={
+            "email": "teacher@example.org",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/account",
+        },
     )
     assert response.headers["Location"].endswith("/account")
 

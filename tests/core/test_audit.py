@@ -24,7 +24,7 @@ def _run_verify(app: Flask) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _script_info(app: Flask):  # noqa: ANN202 - Flask's ScriptInfo
+def _script_info(app: Flask):
     from flask.cli import ScriptInfo
 
     return ScriptInfo(create_app=lambda: app)
@@ -43,9 +43,7 @@ def test_intact_chain_verifies(app: Flask) -> None:
 def test_edited_row_is_detected(app: Flask) -> None:
     _write_events(app, 5)
     with app.app_context():
-        db.session.execute(
-            text("UPDATE audit_events SET entity_id = '999' WHERE seq = 3")
-        )
+        db.session.execute(text("UPDATE audit_events SET entity_id = '999' WHERE seq = 3"))
         db.session.commit()
         report = audit.verify_chain()
     assert not report.ok

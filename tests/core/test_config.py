@@ -14,7 +14,9 @@ def test_embedded_defaults_live_in_the_instance_folder(tmp_path: Path, monkeypat
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MICROCRED_ENV"):
         monkeypatch.delenv(name, raising=False)
     app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
-    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'inst' / 'microcred.db'}"
+    assert (
+        app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'inst' / 'microcred.db'}"
+    )
     assert app.config["REDIS_URL"].startswith(f"unix://{tmp_path / 'inst' / 'redis'}")
     assert (tmp_path / "inst").is_dir()
 

@@ -16,8 +16,8 @@ def test_api_errors_are_json_with_code_message_errors(app: Flask, client) -> Non
 
 def test_malformed_json_is_a_clear_400(app: Flask, client) -> None:
     from accounts.models import Role
-    from tests.conftest import make_user
     from accounts.services import create_api_token, get_user
+    from tests.conftest import make_user
 
     user_id = make_user(app, "t@example.org", Role.TEACHER)
     with app.app_context():

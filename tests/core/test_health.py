@@ -53,8 +53,8 @@ def test_stopped_redis_is_reported(app: Flask, client, tmp_path: Path) -> None:
 
 
 def test_unreachable_database_is_reported(app: Flask, client, tmp_path: Path) -> None:
-    from tests.conftest import IsolatedClient, make_config
     from core.app import create_app
+    from tests.conftest import IsolatedClient, make_config
 
     broken = create_app(
         make_config(
