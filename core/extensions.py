@@ -25,8 +25,18 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# Schema objects made by hand in migrations, not described by the models (the
+# SQLite FTS5 table and its shadow tables, the PostgreSQL full-text index).
+UNMANAGED_SCHEMA_PREFIXES = ("credential_search", "ix_micro_credentials_fts")
+
+
+def include_schema_name(name: str | None, _type: str, _parent: object) -> bool:
+    """Alembic filter: leave the hand-made search objects alone."""
+    return not (name or "").startswith(UNMANAGED_SCHEMA_PREFIXES)
+
+
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(render_as_batch=True, compare_type=True)
+migrate = Migrate(render_as_batch=True, compare_type=True, include_name=include_schema_name)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()

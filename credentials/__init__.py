@@ -1,4 +1,4 @@
-"""Credentials: see ARCHITECTURE.md for what this domain owns."""
+"""Credentials: competency frameworks (CASE), micro-credentials, stacks, the catalog."""
 
 from __future__ import annotations
 
@@ -6,4 +6,4 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    from credentials import models  # noqa: F401 - models register with the metadata

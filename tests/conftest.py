@@ -107,6 +107,7 @@ def _empty_database() -> None:
     else:
         for table in tables:
             db.session.execute(table.delete())
+        db.session.execute(text("DELETE FROM credential_search"))
     db.session.commit()
 
 
