@@ -23,11 +23,12 @@ def register_seeder(app: Flask, seeder: Seeder) -> None:
 
 
 def seeders(app: Flask, *, include_demo: bool) -> list[Seeder]:
-    return [
-        seeder
-        for seeder in app.extensions.get("microcred_seeders", [])
-        if include_demo or not seeder.demo_only
-    ]
+    """Data seeders first, demo seeders last (they may use the data)."""
+    registered = app.extensions.get("microcred_seeders", [])
+    ordered = [s for s in registered if not s.demo_only]
+    if include_demo:
+        ordered += [s for s in registered if s.demo_only]
+    return ordered
 
 
 def set_role_home(app: Flask, role: str, endpoint: str) -> None:

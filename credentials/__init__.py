@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
+from core.api_support import register_api
+from core.registry import Seeder, register_seeder
+
 
 def init_app(app: Flask) -> None:
-    from credentials import models  # noqa: F401 - models register with the metadata
+    from credentials import api, seed, views
+
+    app.register_blueprint(views.bp)
+    register_api(app, api.blp)
+    register_seeder(app, Seeder("catalog", seed.seed_catalog))

@@ -45,8 +45,16 @@ class CredentialStatus(StrEnum):
 
 GRADE_BANDS = ("K-2", "3-5", "6-8", "9-12")
 EVIDENCE_KINDS = (
-    "text", "link", "pdf", "document", "spreadsheet", "presentation", "image", "audio", "video",
-)  # fmt: skip
+    "text",
+    "link",
+    "pdf",
+    "document",
+    "spreadsheet",
+    "presentation",
+    "image",
+    "audio",
+    "video",
+)
 EVIDENCE_SECTIONS = ("overview", "artifact", "reflection")
 
 
@@ -72,9 +80,10 @@ class Framework(db.Model):
     last_change: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     items: Mapped[list[FrameworkItem]] = relationship(
-        back_populates="framework", order_by="FrameworkItem.position",
+        back_populates="framework",
+        order_by="FrameworkItem.position",
         cascade="all, delete-orphan",
-    )  # fmt: skip
+    )
     associations: Mapped[list[ItemAssociation]] = relationship(
         back_populates="framework", order_by="ItemAssociation.id", cascade="all, delete-orphan"
     )
@@ -184,9 +193,11 @@ class MicroCredential(db.Model):
         secondary=credential_alignments, order_by="FrameworkItem.code"
     )
     evidence_parts: Mapped[list[EvidencePart]] = relationship(
-        back_populates="credential", order_by="EvidencePart.position",
-        cascade="all, delete-orphan", lazy="selectin",
-    )  # fmt: skip
+        back_populates="credential",
+        order_by="EvidencePart.position",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
 
     @property
     def theme_label(self) -> str:
