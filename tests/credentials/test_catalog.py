@@ -78,7 +78,7 @@ def test_a_broken_catalog_file_is_refused_with_its_name(app: Flask, tmp_path: Pa
     del document["rubric"]["criteria"][0]["descriptors"]["Developing"]
     path.write_text(yaml.safe_dump(document))
     with app.app_context():
-        with pytest.raises(SeedError, match="UDL-01.yaml"):
+        with pytest.raises(SeedError, match=r"UDL-01\.yaml"):
             seed_catalog(broken)
         assert _counts()["micro_credentials"] == 0
 
