@@ -13,6 +13,7 @@ from core.api_support import api_blueprint
 from core.extensions import db
 from rubrics import services
 from rubrics.schemas import (
+    CODE,
     DiffQuerySchema,
     DiffRowSchema,
     RubricDocumentSchema,
@@ -30,7 +31,7 @@ blp = api_blueprint(
 
 
 class RubricCreateSchema(StrictSchema):
-    code = fields.String(required=True)
+    code = fields.String(required=True, validate=CODE)
     document = fields.Nested(RubricDocumentSchema, required=True)
 
 

@@ -9,6 +9,11 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from rubrics.models import PassingRuleKind
 
 KEY = validate.Regexp(r"^[A-Za-z0-9_.-]{1,20}$", error="Use 1-20 letters, digits, '.', '_' or '-'.")
+# A rubric code is a URL path segment and fits rubrics.code (60 characters).
+CODE = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$",
+    error="Use 1-60 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+)
 
 
 class StrictSchema(Schema):
@@ -77,7 +82,9 @@ class RubricDocumentSchema(StrictSchema):
                     message.append("describe level(s) " + ", ".join(missing))
                 if extra:
                     message.append("unknown level(s) " + ", ".join(extra))
-                problems[index] = {"descriptors": ["; ".join(message).capitalize() + "."]}
+                text = "; ".join(message)
+                # Not str.capitalize(): it would lower-case the level names.
+                problems[index] = {"descriptors": [text[0].upper() + text[1:] + "."]}
         if problems:
             raise ValidationError({"criteria": problems})
 

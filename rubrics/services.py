@@ -31,27 +31,44 @@ class PublishedRubricChanged(ConflictError):
 # --- Guard ------------------------------------------------------------------
 
 
-def _was_published(version: RubricVersion) -> bool:
+def _was_published(session: Session, version: RubricVersion) -> bool:
     history = inspect(version).attrs.status.history
-    committed = history.deleted[0] if history.deleted else version.status
-    return committed == VersionStatus.PUBLISHED
+    if history.deleted:
+        return history.deleted[0] == VersionStatus.PUBLISHED
+    if history.added:
+        # Set while expired (as after any commit): the old value was never loaded.
+        stored = session.scalar(select(RubricVersion.status).where(RubricVersion.id == version.id))
+        return stored == VersionStatus.PUBLISHED
+    return version.status == VersionStatus.PUBLISHED
+
+
+def _version_of(session: Session, obj: object) -> RubricVersion | None:
+    """The version a rubric row belongs to, also for a row linked only by its
+    foreign key (a new row) or just removed from its parent's list."""
+    if isinstance(obj, RubricVersion):
+        return obj
+    if isinstance(obj, RubricCriterion):
+        if obj.version is None and obj.version_id is not None:
+            return session.get(RubricVersion, obj.version_id)
+        return obj.version
+    if isinstance(obj, CriterionLevel):
+        criterion = obj.criterion
+        if criterion is None and obj.criterion_id is not None:
+            criterion = session.get(RubricCriterion, obj.criterion_id)
+        return _version_of(session, criterion)
+    return None
 
 
 @event.listens_for(Session, "before_flush")
 def _refuse_changes_to_published(session: Session, _context: Any, _instances: Any) -> None:
     """Defence in depth: services check first, this catches anything that slips."""
-    for obj in itertools.chain(session.dirty, session.deleted):
-        if isinstance(obj, RubricVersion):
-            version = obj
-        elif isinstance(obj, RubricCriterion):
-            version = obj.version
-        elif isinstance(obj, CriterionLevel):
-            version = obj.criterion.version
-        else:
-            continue
+    new, deleted = session.new, session.deleted
+    for obj in itertools.chain(new, session.dirty, deleted):
+        version = _version_of(session, obj)
         if version is None or inspect(version).pending:
             continue
-        if _was_published(version) and (obj in session.deleted or session.is_modified(obj)):
+        changed = obj in new or obj in deleted or session.is_modified(obj)
+        if changed and _was_published(session, version):
             raise PublishedRubricChanged(
                 f"Rubric {version.rubric.code} version {version.number} is published and "
                 "cannot change. Create a new version instead."
@@ -95,6 +112,11 @@ def _fill_version(version: RubricVersion, document: Mapping[str, Any]) -> None:
     version.passing_rule_kind = rule["kind"]
     version.passing_level = rule.get("level")
     version.passing_threshold = rule.get("threshold")
+    # Remove the old rows first: the unit of work inserts before it deletes,
+    # which would trip the unique (version, key) constraint.
+    version.criteria.clear()
+    if version.id is not None:
+        db.session.flush()
     version.criteria = [
         RubricCriterion(
             position=position,
@@ -178,6 +200,10 @@ def update_draft(
             f"Rubric {version.rubric.code} version {version.number} is published and cannot "
             "change. Create a new version instead."
         )
+    # Delete the old rows first: the new ones reuse their keys (unique per version),
+    # and the unit of work would otherwise insert them before deleting the old ones.
+    version.criteria.clear()
+    db.session.flush()
     _fill_version(version, document)
     version.rubric.title = document["title"]
     db.session.flush()
