@@ -221,12 +221,6 @@ def revoke_token(token_id: int) -> Any:
 # --- Role homes (later domains take these over through core.registry) ---------
 
 
-@bp.get("/teacher")
-@roles_required(Role.TEACHER)
-def teacher_home() -> Any:
-    return render_template("accounts/home_teacher.html")
-
-
 @bp.get("/reviewer")
 @roles_required(Role.REVIEWER)
 def reviewer_home() -> Any:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import default_exceptions
 
 from core import config as config_module
+from core.bodies import apply_body_limit
 from core.errors import MicrocredApi, ServiceError
 from core.extensions import babel, csrf, db, limiter, login_manager, migrate
 from core.jobs import PeriodicJob, register_periodic, relay_if_committed
@@ -86,6 +87,7 @@ def _limiter_storage(redis_url: str) -> str:
 
 
 def _init_extensions(app: Flask) -> None:
+    app.before_request(apply_body_limit)  # before CSRF, which reads the body
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     login_manager.init_app(app)

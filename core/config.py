@@ -66,6 +66,12 @@ def load_config(instance_path: Path, overrides: Mapping[str, Any] | None = None)
         "STORAGE_PATH": os.environ.get("STORAGE_PATH", str(instance_path / "storage")),
         "S3_BUCKET": os.environ.get("S3_BUCKET", ""),
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "UPLOAD_STAGING_PATH": os.environ.get(
+            "UPLOAD_STAGING_PATH", str(instance_path / "upload-staging")
+        ),
+        "FILE_MAX_BYTES": _env_int("FILE_MAX_BYTES", 1024 * 1024 * 1024),
+        "VIRUS_SCAN_HOOK": os.environ.get("VIRUS_SCAN_HOOK", ""),
+        "EVIDENCE_RETENTION_DAYS": _env_int("EVIDENCE_RETENTION_DAYS", 365 * 3),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _env_int("MAIL_PORT", 25),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),

@@ -2,7 +2,8 @@
 
 Prepares the instance (database, migrations, seeded catalog, demo accounts),
 starts an embedded Redis unless ``REDIS_URL`` is set, one RQ worker with the
-cron scheduler, and a waitress web server; stops all of them on Ctrl-C or SIGTERM.
+cron scheduler, and a gunicorn web server (streaming request bodies, so
+large uploads are never buffered whole); stops all of them on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -105,11 +106,22 @@ def serve(host: str, port: int, threads: int) -> int:
             [
                 python,
                 "-m",
-                "waitress",
-                f"--listen={host}:{port}",
-                f"--threads={threads}",
-                "--call",
-                "core:create_app",
+                "gunicorn",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(threads),
+                "--timeout",
+                "300",
+                "--graceful-timeout",
+                "20",
+                "--error-logfile",
+                "-",
+                "core:create_app()",
             ],
             env,
         )

@@ -212,3 +212,13 @@ def signed_in(app: Flask, client: FlaskClient) -> Any:
         return client
 
     return _sign_in
+
+
+@pytest.fixture
+def seeded(app: Flask) -> Flask:
+    """The app with the seeded catalog, loaded the real way."""
+    from credentials.seed import seed_catalog
+
+    with app.app_context():
+        seed_catalog()
+    return app

@@ -10,7 +10,7 @@ from accounts.models import Role
 from tests.conftest import csrf_from, make_user
 
 ROLE_PAGES = {
-    Role.TEACHER: "/teacher",
+    Role.TEACHER: "/portfolio",
     Role.REVIEWER: "/reviewer",
     Role.PROGRAM_ADMIN: "/admin",
     Role.STATE_VERIFIER: "/verifier",
@@ -56,8 +56,8 @@ def test_user_with_several_roles_sees_each_in_navigation(
     app: Flask, client: FlaskClient, signed_in
 ) -> None:
     signed_in(Role.TEACHER, Role.REVIEWER)
-    page = client.get("/teacher").get_data(as_text=True)
-    assert 'href="/teacher"' in page and 'href="/reviewer"' in page
+    page = client.get("/portfolio").get_data(as_text=True)
+    assert 'href="/portfolio"' in page and 'href="/reviewer"' in page
     assert client.get("/reviewer").status_code == 200
     assert client.get("/admin").status_code == 403
 

@@ -53,7 +53,7 @@ def test_failing_job_is_retried_then_recorded_and_requeued_by_admin(
 def test_jobs_page_is_for_admins_only(app: Flask, client: FlaskClient, signed_in) -> None:
     signed_in(Role.TEACHER)
     assert client.get("/admin/jobs").status_code == 403
-    token = csrf_from(client, "/teacher")
+    token = csrf_from(client, "/portfolio")
     assert client.post("/admin/jobs/x/requeue", data={"csrf_token": token}).status_code == 403
 
 

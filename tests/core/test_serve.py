@@ -78,9 +78,12 @@ def test_serve_starts_fresh_instance_and_stops_children_on_sigterm(tmp_path: Pat
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*_command(), "serve", "--port", str(port)], cwd=tmp_path, env=env,
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [*_command(), "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -91,7 +94,7 @@ def test_serve_starts_fresh_instance_and_stops_children_on_sigterm(tmp_path: Pat
                 with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
                     health = response.status
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset or timed out while starting
                 time.sleep(0.5)
         assert health == 200, log_path.read_text()
         assert (tmp_path / "instance" / "microcred.db").exists()
@@ -99,7 +102,11 @@ def test_serve_starts_fresh_instance_and_stops_children_on_sigterm(tmp_path: Pat
         output = log_path.read_text()
         for email, heading in HOMES.items():
             password = re.search(rf"{re.escape(email)}\s+(\S+)", output).group(1)
-            assert heading in _sign_in(base, email, password), email
+            try:
+                page = _sign_in(base, email, password)
+            except OSError as exc:
+                raise AssertionError(f"{email}: {exc}\n{log_path.read_text()}") from exc
+            assert heading in page, email
 
         children = _descendants(process.pid)
         assert len(children) >= 3  # Redis, the worker, the web server

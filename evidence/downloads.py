@@ -1,0 +1,57 @@
+"""Streaming evidence files to the people allowed to see them."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+from flask import Response, after_this_request, send_file
+
+from accounts.models import User
+from core.errors import NotFoundError
+from core.extensions import db
+from core.storage import get_storage, iter_file
+from evidence import services
+from evidence.access import can_view
+from evidence.models import EvidenceItem
+
+
+def file_response(user: User, item_id: int) -> Response:
+    """The file as an attachment; 404 for anyone without access (no hint it exists)."""
+    item = db.session.get(EvidenceItem, item_id)
+    if item is None or item.file is None or not can_view(user, item.submission):
+        raise NotFoundError("No such file.")
+    stored = item.file
+    name = stored.original_name
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    response = Response(
+        iter_file(get_storage().open(stored.sha256)),
+        mimetype=stored.media_type,
+        direct_passthrough=True,
+    )
+    response.headers["Content-Length"] = str(stored.size)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def export_response(user: User) -> Response:
+    """A zip of everything held about ``user``, removed from disk once sent."""
+    handle = tempfile.NamedTemporaryFile(suffix=".zip", delete=False)  # noqa: SIM115 - removed below
+    handle.close()
+    path = Path(handle.name)
+    services.export_user_data(user, path)
+
+    @after_this_request
+    def _remove(response: Response) -> Response:
+        path.unlink(missing_ok=True)
+        return response
+
+    return send_file(
+        path, mimetype="application/zip", as_attachment=True, download_name="microcred-my-data.zip"
+    )
