@@ -63,13 +63,18 @@ def new_staging_path() -> Path:
     return staging_dir() / f"{uuid.uuid4().hex}.part"
 
 
-def append_stream(path: Path, stream: BinaryIO, *, limit: int, expected: int | None = None) -> int:
+def append_stream(
+    path: Path, stream: BinaryIO, *, limit: int, expected: int | None = None
+) -> tuple[int, str | None]:
     """Append ``stream`` to ``path`` in chunks; refuse past ``limit`` bytes in total.
 
-    Returns the new size. On refusal the bytes written by this call are cut off
-    again (a resumable upload keeps what it had), and UploadTooLarge is raised.
+    Returns the new size, and the SHA-256 when this call wrote the file from its
+    first byte (so a one-request upload is hashed while it streams, not re-read).
+    On refusal the bytes written by this call are cut off again (a resumable
+    upload keeps what it had), and UploadTooLarge is raised.
     """
     start = path.stat().st_size if path.exists() else 0
+    digest = hashlib.sha256() if start == 0 else None
     written = start
     with path.open("ab") as handle:
         try:
@@ -77,11 +82,13 @@ def append_stream(path: Path, stream: BinaryIO, *, limit: int, expected: int | N
                 written += len(chunk)
                 if written > limit or (expected is not None and written > expected):
                     raise UploadTooLarge(limit if written > limit else expected or limit)
+                if digest is not None:
+                    digest.update(chunk)
                 handle.write(chunk)
         except BaseException:
             handle.truncate(start)
             raise
-    return written
+    return written, digest.hexdigest() if digest is not None else None
 
 
 def hash_file(path: Path) -> str:

@@ -545,7 +545,7 @@ def append_upload(
         )
     limit = current_app.config["FILE_MAX_BYTES"]
     try:
-        upload.offset = append_stream(path, stream, limit=limit, expected=upload.length)
+        upload.offset, digest = append_stream(path, stream, limit=limit, expected=upload.length)
     except UploadTooLarge as exc:
         path.unlink(missing_ok=True)
         db.session.delete(upload)
@@ -555,7 +555,7 @@ def append_upload(
         db.session.flush()
         return None
     submission = get_own_submission(user, upload.submission_id)
-    staged = StagedFile(path=path, sha256=hash_file(path), size=upload.offset)
+    staged = StagedFile(path=path, sha256=digest or hash_file(path), size=upload.offset)
     try:
         item = add_file(
             user,

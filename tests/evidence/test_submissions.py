@@ -280,3 +280,31 @@ def test_portfolio_and_start_from_the_catalog(
     portfolio = client.get("/portfolio").get_data(as_text=True)
     assert "IPL-01" in portfolio and "Draft" in portfolio
     assert "Inclusive Personalized Learning Designer" in portfolio  # stack progress
+
+
+def test_retention_removes_old_evidence_files_but_keeps_the_record(
+    seeded: Flask, client: FlaskClient, signed_in
+) -> None:
+    from datetime import timedelta
+    from pathlib import Path
+
+    from core.db_types import utcnow
+    from core.jobs import enqueue
+
+    signed_in(Role.TEACHER)
+    teacher = TeacherSession(client)
+    submission = teacher.start()
+    stored = teacher.upload(submission["id"], "A1", "plan.pdf", pdf_bytes()).get_json()["file"]
+    _set_status(seeded, submission["id"], SubmissionStatus.NOT_YET)
+    seeded.config["EVIDENCE_RETENTION_DAYS"] = 30
+    with seeded.app_context():
+        row = db.session.get(Submission, submission["id"])
+        row.updated_at = utcnow() - timedelta(days=31)
+        db.session.commit()
+        enqueue("evidence.jobs.purge_expired_evidence")
+        db.session.commit()
+    _run_precheck(seeded)  # relays and runs the queued job
+    assert not list(Path(seeded.config["STORAGE_PATH"]).rglob(stored["sha256"]))
+    kept = teacher.get(submission["id"])
+    assert kept["status"] == "not_yet"
+    assert "removed after the retention period" in kept["items"][0]["title"]
