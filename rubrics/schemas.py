@@ -28,7 +28,11 @@ class LevelSchema(StrictSchema):
 
 class PassingRuleSchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in PassingRuleKind]))
-    level = fields.String(load_default=None, metadata={"description": "For all_at_least"})
+    level = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=60),
+        metadata={"description": "For all_at_least"},
+    )
     threshold = fields.Float(
         load_default=None, allow_nan=False, metadata={"description": "For weighted_threshold"}
     )

@@ -200,10 +200,6 @@ def update_draft(
             f"Rubric {version.rubric.code} version {version.number} is published and cannot "
             "change. Create a new version instead."
         )
-    # Delete the old rows first: the new ones reuse their keys (unique per version),
-    # and the unit of work would otherwise insert them before deleting the old ones.
-    version.criteria.clear()
-    db.session.flush()
     _fill_version(version, document)
     version.rubric.title = document["title"]
     db.session.flush()

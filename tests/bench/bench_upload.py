@@ -6,7 +6,7 @@ run and on the same disk:
 
 * the growth of the web server's resident memory while receiving it
   (goal: at most 64 MiB), and
-* the upload's throughput against ``cp`` of the same file (goal: at least 0.5×).
+* the upload's throughput against ``cp`` of the same file (goal: at least 0.5x).
 
 Run: ``python tests/bench/bench_upload.py [SIZE_MIB]``. Exits 1 if a goal is missed.
 """
