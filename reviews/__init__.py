@@ -1,4 +1,4 @@
-"""Reviews: see ARCHITECTURE.md for what this domain owns."""
+"""Reviews: assignment, blind scoring, decisions, adjudication, appeals, calibration."""
 
 from __future__ import annotations
 
@@ -6,4 +6,4 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    from reviews import models  # noqa: F401, PLC0415 - models register with the metadata
