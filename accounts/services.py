@@ -78,6 +78,7 @@ def create_user(
     license_number: str | None = None,
     license_state: str | None = None,
     organization: Organization | None = None,
+    organization_id: int | None = None,
     is_demo: bool = False,
     actor_id: int | None = None,
 ) -> User:
@@ -93,7 +94,7 @@ def create_user(
         password_hash=hash_password(password),
         license_number=license_number,
         license_state=license_state,
-        organization=organization,
+        organization_id=organization.id if organization is not None else organization_id,
         is_demo=is_demo,
     )
     user.role_rows = [UserRole(role=str(role), granted_by_id=actor_id) for role in set(roles)]

@@ -58,7 +58,7 @@ def home_url_for(role: Role) -> str:
 @bp.app_context_processor
 def _navigation() -> dict[str, Any]:
     links: list[tuple[str, str]] = []
-    if current_user.is_authenticated:
+    if current_user and current_user.is_authenticated:  # None when a job renders mail
         for role in ROLE_ORDER:
             if role in current_user.roles and role_home(current_app, str(role)):
                 links.append((role.label, home_url_for(role)))

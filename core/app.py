@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import swagger_ui_bundle
-from flask import Flask, request, send_from_directory
+from flask import Flask, has_request_context, request, send_from_directory
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
@@ -39,6 +39,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def select_locale() -> str | None:
+    if not has_request_context():  # jobs rendering mail
+        return None
     if current_user and getattr(current_user, "is_authenticated", False):
         preferred = getattr(current_user, "locale", None)
         if preferred in SUPPORTED_LOCALES:

@@ -14,7 +14,7 @@ from core.extensions import db
 from core.storage import get_storage, iter_file
 from evidence import services
 from evidence.access import can_view
-from evidence.models import EvidenceItem
+from evidence.models import EvidenceItem, StoredFile
 
 
 def file_response(user: User, item_id: int) -> Response:
@@ -22,8 +22,11 @@ def file_response(user: User, item_id: int) -> Response:
     item = db.session.get(EvidenceItem, item_id)
     if item is None or item.file is None or not can_view(user, item.submission):
         raise NotFoundError("No such file.")
-    stored = item.file
-    name = stored.original_name
+    return stream_file(item.file, item.file.original_name)
+
+
+def stream_file(stored: StoredFile, name: str) -> Response:
+    """Stream a stored file as an attachment called ``name``, never rendered inline."""
     ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
     response = Response(
         iter_file(get_storage().open(stored.sha256)),

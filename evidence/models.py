@@ -67,6 +67,7 @@ class Submission(db.Model):
 
     teacher: Mapped[User] = relationship()
     credential: Mapped[MicroCredential] = relationship(lazy="joined")
+    previous: Mapped[Submission | None] = relationship(remote_side=[id])
     items: Mapped[list[EvidenceItem]] = relationship(
         back_populates="submission",
         order_by="(EvidenceItem.part_key, EvidenceItem.position, EvidenceItem.id)",

@@ -693,7 +693,7 @@ def _file_problems(
 
 def run_precheck(submission_id: int) -> Submission | None:
     """The pre-check job's work: complete → in review; otherwise back to the teacher."""
-    submission = db.session.get(Submission, submission_id, with_for_update=True)
+    submission = db.session.get(Submission, submission_id, with_for_update={"of": Submission})
     if submission is None or submission.status != SubmissionStatus.SUBMITTED:
         return submission  # already checked (the job ran twice) or withdrawn
     problems = precheck_problems(submission)

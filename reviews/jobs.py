@@ -1,0 +1,38 @@
+"""RQ jobs of the review workflow; each takes ids and is safe to run twice."""
+
+from __future__ import annotations
+
+from core.extensions import db
+from core.jobs import job
+from reviews import notifications, services
+
+
+@job
+def assign_reviewers(submission_id: int) -> int:
+    return len(services.assign_reviewers(submission_id))
+
+
+@job
+def assign_waiting() -> int:
+    """Retry every submission still short of reviewers (capacity may have appeared)."""
+    made = 0
+    for submission in services.awaiting_reviewer():
+        made += len(services.assign_reviewers(submission.id))
+        db.session.commit()
+    return made
+
+
+@job
+def decide(submission_id: int) -> str | None:
+    decision = services.decide(submission_id)
+    return decision.outcome if decision else None
+
+
+@job
+def check_deadlines() -> dict[str, int]:
+    return services.check_deadlines()
+
+
+@job
+def send_digests() -> int:
+    return notifications.send_digests()
