@@ -134,15 +134,20 @@ def appeal(submission_id: int) -> Any:
     return redirect(url_for("evidence.submission", submission_id=submission_id))
 
 
-@bp.post("/account/notifications")
+@bp.route("/account/notifications", methods=["GET", "POST"])
 @roles_required()
 def notification_preference() -> Any:
-    data, _errors = parse_form(PreferenceSchema())
-    if data is not None:
+    if request.method == "POST":
+        data, errors = parse_form(PreferenceSchema())
+        if data is None:
+            return render_template("reviews/notifications.html", mode=None, errors=errors), 422
         notifications.set_mode(current_user, data["mode"])
         db.session.commit()
         flash("Your notification preference is saved.", "success")
-    return redirect(url_for("accounts.account"))
+        return redirect(url_for("reviews.notification_preference"))
+    return render_template(
+        "reviews/notifications.html", mode=notifications.mode_for(current_user), errors={}
+    )
 
 
 # --- Admins ---------------------------------------------------------------------------------------

@@ -471,3 +471,38 @@ def test_extra_attempt_is_granted_with_a_reason(seeded: Flask) -> None:
         db.session.commit()
         assert start_submission(db.session.get(User, teacher_id), "MTSS-01").attempt == 4
         assert db.session.scalar(select(ExtraAttempt)).reason == "Illness during the review window"
+
+
+def test_digest_collects_notifications_into_one_daily_mail(
+    seeded: Flask, client, signed_in
+) -> None:
+    from reviews.notifications import send_digests
+
+    signed_in(Role.REVIEWER, email="digest@example.org")
+    token = csrf_from(client, "/account/notifications")
+    assert (
+        client.post(
+            "/account/notifications", data={"csrf_token": token, "mode": "digest"}
+        ).status_code
+        == 302
+    )
+    assert 'value="digest" checked' in client.get("/account/notifications").get_data(as_text=True)
+    with seeded.app_context():
+        from accounts.services import find_user_by_email
+        from reviews.notifications import notify
+
+        user = find_user_by_email("digest@example.org")
+        for n in range(3):
+            notify(user, "review_reassigned", assignment=None, name=f"Candidate {n}")
+        db.session.commit()
+    drain(seeded)
+    outbox = Path(seeded.config["MAIL_OUTBOX_PATH"])
+    assert not list(outbox.glob("*.eml"))  # nothing sent yet
+    with seeded.app_context():
+        assert send_digests() == 1
+        db.session.commit()
+        assert send_digests() == 0
+    drain(seeded)
+    [mail] = list(outbox.glob("*.eml"))
+    text = mail.read_text()
+    assert "3 updates" in text and "Candidate 0" in text and "Candidate 2" in text
