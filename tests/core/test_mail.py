@@ -23,7 +23,7 @@ class Inbox(Message):
         super().__init__()
         self.received: list[bytes] = []
 
-    def handle_message(self, message) -> None:  # noqa: ANN001 - aiosmtpd's message object
+    def handle_message(self, message) -> None:
         self.received.append(message.as_bytes())
 
 
