@@ -28,7 +28,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     register_api(app, api.blp)
     for role, endpoint in (
-        (Role.REVIEWER, "accounts.reviewer_home"),
         (Role.PROGRAM_ADMIN, "accounts.admin_home"),
         (Role.SITE_ADMIN, "accounts.admin_home"),
         (Role.STATE_VERIFIER, "accounts.verifier_home"),

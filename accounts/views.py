@@ -221,12 +221,6 @@ def revoke_token(token_id: int) -> Any:
 # --- Role homes (later domains take these over through core.registry) ---------
 
 
-@bp.get("/reviewer")
-@roles_required(Role.REVIEWER)
-def reviewer_home() -> Any:
-    return render_template("accounts/home_reviewer.html")
-
-
 @bp.get("/admin")
 @roles_required(*ADMIN_ROLES)
 def admin_home() -> Any:

@@ -19,6 +19,7 @@ from reviews.schemas import (
     AppealSchema,
     AssignmentDetailSchema,
     AssignmentSchema,
+    ConflictSchema,
     DashboardSchema,
     DecisionSchema,
     ExtraAttemptSchema,
@@ -185,4 +186,23 @@ class Profile(MethodView):
             "capacity": profile.capacity,
             "available": profile.available,
             "is_lead": profile.is_lead,
+        }
+
+
+@blp.route("/reviews/me/conflicts")
+class MyConflicts(MethodView):
+    @reviewer_only
+    @blp.arguments(ConflictSchema)
+    @blp.response(201)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Declare a conflict of interest: an organization or a person you must not review"""
+        conflict = services.add_conflict(
+            current_user, current_user.id, data["organization_id"], data["person_id"], data["note"]
+        )
+        db.session.commit()
+        return {
+            "id": conflict.id,
+            "organization_id": conflict.organization_id,
+            "person_id": conflict.person_id,
+            "note": conflict.note,
         }

@@ -854,3 +854,15 @@ def grant_qualification(actor_id: int | None, reviewer_id: int, scopes: Iterable
             "reviewer.qualified", "user", reviewer_id, actor_id=actor_id, after={"scope": scope}
         )
     db.session.flush()
+
+
+def organizations() -> list[Any]:
+    from accounts.models import Organization
+
+    return list(db.session.scalars(select(Organization).order_by(Organization.name)))
+
+
+def conflicts_of(user: User) -> list[ReviewerConflict]:
+    return list(
+        db.session.scalars(select(ReviewerConflict).where(ReviewerConflict.reviewer_id == user.id))
+    )

@@ -20,6 +20,7 @@ from reviews import notifications, services
 from reviews.models import ReviewAssignment
 from reviews.schemas import (
     AppealSchema,
+    ConflictSchema,
     ExtraAttemptSchema,
     ManualAssignSchema,
     PreferenceSchema,
@@ -46,6 +47,24 @@ def queue() -> Any:
         "reviews/queue.html",
         assignments=services.my_queue(current_user, sort),
         sort=sort if sort in ("due", "assigned") else "due",
+        organizations=services.organizations(),
+        conflicts=services.conflicts_of(current_user),
+    )
+
+
+@bp.post("/reviewer/conflicts")
+@roles_required(Role.REVIEWER)
+def declare_conflict() -> Any:
+    data, _errors = parse_form(ConflictSchema())
+    if data is None or not data["organization_id"]:
+        flash("Choose an organization.", "error")
+        return redirect(url_for("reviews.queue"))
+    return _admin_action(
+        lambda: services.add_conflict(
+            current_user, current_user.id, data["organization_id"], None, data["note"]
+        ),
+        "Conflict declared: you will not be given work from that organization.",
+        fallback="reviews.queue",
     )
 
 
@@ -172,7 +191,7 @@ def dashboard() -> Any:
     )
 
 
-def _admin_action(action: Any, done: str) -> Any:
+def _admin_action(action: Any, done: str, fallback: str = "reviews.dashboard") -> Any:
     try:
         action()
     except ServiceError as exc:
@@ -188,7 +207,7 @@ def _admin_action(action: Any, done: str) -> Any:
     return redirect(
         request.referrer
         if request.referrer and request.referrer.startswith(request.host_url)
-        else url_for("reviews.dashboard")
+        else url_for(fallback)
     )
 
 

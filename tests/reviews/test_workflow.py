@@ -506,3 +506,25 @@ def test_digest_collects_notifications_into_one_daily_mail(
     [mail] = list(outbox.glob("*.eml"))
     text = mail.read_text()
     assert "3 updates" in text and "Candidate 0" in text and "Candidate 2" in text
+
+
+def test_reviewers_declare_conflicts_and_are_then_skipped(seeded: Flask) -> None:
+    declaring = reviewer(seeded, "declares@example.org", "Brookside")
+    reviewer(seeded, "other1@example.org", "Hillview")
+    reviewer(seeded, "other2@example.org", "Oakdale")
+    client, headers = reviewer_client(seeded, "declares@example.org")
+    org = organization(seeded, "Riverbend District")
+    response = client.post(
+        "/reviewer/conflicts",
+        data={
+            "csrf_token": headers["X-CSRFToken"],
+            "organization_id": str(org),
+            "note": "My sister teaches there",
+        },
+    )
+    assert response.status_code == 302 and response.headers["Location"].endswith("/reviewer")
+    assert "My sister teaches there" in client.get("/reviewer").get_data(as_text=True)
+    _teacher, submission_id = complete_submission(seeded)
+    drain(seeded)
+    assert declaring not in {a.reviewer_id for a in _assignments(seeded, submission_id)}
+    assert len(_assignments(seeded, submission_id)) == 2
