@@ -1,4 +1,4 @@
-"""Badges: see ARCHITECTURE.md for what this domain owns."""
+"""Badges: Open Badges 3.0 credentials, signed PDFs, revocation, verification, transcripts."""
 
 from __future__ import annotations
 
@@ -6,4 +6,4 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet."""
+    from badges import models  # noqa: F401 - models register with the metadata

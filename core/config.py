@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
-PRODUCTION_REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PUBLIC_BASE_URL", "MAIL_SERVER")
+PRODUCTION_REQUIRED = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "PUBLIC_BASE_URL",
+    "MAIL_SERVER",
+    "BADGE_KEY_SECRET",
+)
 
 
 class ConfigError(RuntimeError):
@@ -77,6 +84,10 @@ def load_config(instance_path: Path, overrides: Mapping[str, Any] | None = None)
         "CALIBRATION_MIN_EXACT": 0.80,
         "CALIBRATION_MIN_WEIGHTED_KAPPA": 0.70,
         "CALIBRATION_VALID_MONTHS": _env_int("CALIBRATION_VALID_MONTHS", 24),
+        "BADGE_KEY_SECRET": os.environ.get("BADGE_KEY_SECRET", ""),
+        "ISSUER_NAME": os.environ.get("ISSUER_NAME", "Inclusive Practice Micro-credential Program"),
+        "ISSUER_URL": os.environ.get("ISSUER_URL", ""),
+        "ISSUER_EMAIL": os.environ.get("ISSUER_EMAIL", "badges@example.org"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _env_int("MAIL_PORT", 25),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),

@@ -24,13 +24,27 @@ def test_embedded_defaults_live_in_the_instance_folder(tmp_path: Path, monkeypat
 def test_production_refuses_dev_secret_and_names_what_is_missing(
     tmp_path: Path, monkeypatch
 ) -> None:
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PUBLIC_BASE_URL", "MAIL_SERVER"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "PUBLIC_BASE_URL",
+        "MAIL_SERVER",
+        "BADGE_KEY_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MICROCRED_ENV", "production")
     with pytest.raises(ConfigError) as error:
         create_app({"INSTANCE_PATH": str(tmp_path)})
     message = str(error.value)
-    for expected in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "MAIL_SERVER"):
+    for expected in (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "PUBLIC_BASE_URL",
+        "MAIL_SERVER",
+        "BADGE_KEY_SECRET",
+    ):
         assert expected in message
 
 
@@ -41,6 +55,7 @@ def test_production_starts_when_configured(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://badges.example.org")
     monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
+    monkeypatch.setenv("BADGE_KEY_SECRET", "k" * 48)
     app = create_app({"INSTANCE_PATH": str(tmp_path)})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
