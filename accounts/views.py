@@ -39,6 +39,13 @@ from core.registry import role_home
 
 bp = Blueprint("accounts", __name__)
 
+NAV_LABELS = {
+    Role.TEACHER: "My portfolio",
+    Role.REVIEWER: "My review queue",
+    Role.PROGRAM_ADMIN: "Catalog and operations",
+    Role.SITE_ADMIN: "Catalog and operations",
+    Role.STATE_VERIFIER: "Verify a badge",
+}
 ROLE_ORDER = (Role.TEACHER, Role.REVIEWER, Role.PROGRAM_ADMIN, Role.SITE_ADMIN, Role.STATE_VERIFIER)
 
 
@@ -60,8 +67,9 @@ def _navigation() -> dict[str, Any]:
     links: list[tuple[str, str]] = []
     if current_user and current_user.is_authenticated:  # None when a job renders mail
         for role in ROLE_ORDER:
-            if role in current_user.roles and role_home(current_app, str(role)):
-                links.append((role.label, home_url_for(role)))
+            href = home_url_for(role) if role_home(current_app, str(role)) else None
+            if role in current_user.roles and href and href not in {h for _l, h in links}:
+                links.append((NAV_LABELS[role], href))
     return {
         "role_links": links,
         "Role": Role,

@@ -127,3 +127,9 @@ def sniff(path: Path, original_name: str) -> FileType:
             f"“{extension or 'nothing'}”. Rename it to end in {found.extensions[0]}."
         )
     return found
+
+
+def extension_for(media_type: str) -> str:
+    """The usual file extension for a stored media type ("" when unknown)."""
+    known = BY_MEDIA_TYPE.get(media_type)
+    return known.extensions[0] if known else ""

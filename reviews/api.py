@@ -166,7 +166,11 @@ class ExtraAttempts(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Grant a teacher one more attempt, with a reason (audited)"""
         grant = services.grant_extra_attempt(
-            current_user, data["teacher_id"], data["code"], data["reason"]
+            current_user,
+            data["teacher_id"],
+            data["code"],
+            data["reason"],
+            teacher_email=data["teacher_email"],
         )
         db.session.commit()
         return {"id": grant.id, "teacher_id": grant.teacher_id, "code": grant.credential_code}

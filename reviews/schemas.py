@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from accounts.schemas import FormSchema
 
@@ -35,9 +35,15 @@ class AppealSchema(FormSchema):
 
 
 class ExtraAttemptSchema(FormSchema):
-    teacher_id = fields.Integer(required=True)
+    teacher_id = fields.Integer(load_default=None)
+    teacher_email = fields.Email(load_default=None)
     code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     reason = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+
+    @validates_schema
+    def _who(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if not data.get("teacher_id") and not data.get("teacher_email"):
+            raise ValidationError("Name the teacher by account id or email.", "teacher_email")
 
 
 class ProfileSchema(FormSchema):

@@ -25,6 +25,7 @@ from core.errors import ConflictError, InvalidError, NotFoundError
 from core.extensions import db
 from core.jobs import enqueue
 from evidence.models import Submission, SubmissionStatus
+from reviews.calibration import unexpired
 from reviews.models import (
     ACTIVE_ASSIGNMENT,
     Appeal,
@@ -70,11 +71,9 @@ def pseudonym(submission_id: int) -> str:
 
 
 def qualified_reviewer_ids(theme: str, code: str, now: datetime | None = None) -> set[int]:
-    now = now or utcnow()
     rows = db.session.scalars(
         select(ReviewerQualification.user_id).where(
-            ReviewerQualification.scope.in_([theme, code]),
-            or_(ReviewerQualification.expires_at.is_(None), ReviewerQualification.expires_at > now),
+            ReviewerQualification.scope.in_([theme, code]), unexpired(now)
         )
     )
     return set(rows)
@@ -658,11 +657,17 @@ def resolve_appeal(assignment: ReviewAssignment) -> Decision | None:
     return decision
 
 
-def grant_extra_attempt(actor: User, teacher_id: int, code: str, reason: str) -> ExtraAttempt:
+def grant_extra_attempt(
+    actor: User, teacher_id: int | None, code: str, reason: str, *, teacher_email: str | None = None
+) -> ExtraAttempt:
     if not reason.strip():
         raise InvalidError("Give a reason; it is kept in the audit log.", {"reason": ["Required."]})
-    if db.session.get(User, teacher_id) is None:
+    teacher = db.session.get(User, teacher_id) if teacher_id else None
+    if teacher is None and teacher_email:
+        teacher = db.session.scalar(select(User).where(User.email == teacher_email.strip().lower()))
+    if teacher is None:
         raise NotFoundError("No such teacher.")
+    teacher_id = teacher.id
     grant = ExtraAttempt(
         teacher_id=teacher_id, credential_code=code, granted_by_id=actor.id, reason=reason.strip()
     )

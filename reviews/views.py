@@ -15,7 +15,7 @@ from core.extensions import db
 from core.forms import parse_form
 from evidence import services as evidence
 from evidence.downloads import stream_file
-from evidence.filetypes import BY_MEDIA_TYPE
+from evidence.filetypes import extension_for
 from reviews import notifications, services
 from reviews.models import ReviewAssignment
 from reviews.schemas import (
@@ -47,14 +47,18 @@ def queue() -> Any:
         "reviews/queue.html",
         assignments=services.my_queue(current_user, sort),
         sort=sort if sort in ("due", "assigned") else "due",
-        organizations=services.organizations(),
-        conflicts=services.conflicts_of(current_user),
     )
 
 
-@bp.post("/reviewer/conflicts")
+@bp.route("/reviewer/conflicts", methods=["GET", "POST"])
 @roles_required(Role.REVIEWER)
 def declare_conflict() -> Any:
+    if request.method == "GET":
+        return render_template(
+            "reviews/conflicts.html",
+            organizations=services.organizations(),
+            conflicts=services.conflicts_of(current_user),
+        )
     data, _errors = parse_form(ConflictSchema())
     if data is None or not data["organization_id"]:
         flash("Choose an organization.", "error")
@@ -64,7 +68,7 @@ def declare_conflict() -> Any:
             current_user, current_user.id, data["organization_id"], None, data["note"]
         ),
         "Conflict declared: you will not be given work from that organization.",
-        fallback="reviews.queue",
+        fallback="reviews.declare_conflict",
     )
 
 
@@ -123,12 +127,7 @@ def evidence_file(assignment_id: int, item_id: int) -> Any:
     item = next((i for i in assignment.submission.items if i.id == item_id and i.file), None)
     if item is None:
         raise NotFoundError("No such file.")
-    extension = (
-        BY_MEDIA_TYPE[item.file.media_type].extensions[0]
-        if item.file.media_type in BY_MEDIA_TYPE
-        else ""
-    )
-    return stream_file(item.file, f"{item.part_key}-{item.id}{extension}")
+    return stream_file(item.file, f"{item.part_key}-{item.id}{extension_for(item.file.media_type)}")
 
 
 # --- Teachers ------------------------------------------------------------------------------------
@@ -254,7 +253,11 @@ def extra_attempt() -> Any:
         return redirect(url_for("reviews.dashboard"))
     return _admin_action(
         lambda: services.grant_extra_attempt(
-            current_user, data["teacher_id"], data["code"], data["reason"]
+            current_user,
+            data["teacher_id"],
+            data["code"],
+            data["reason"],
+            teacher_email=data["teacher_email"],
         ),
         "Extra attempt granted.",
     )

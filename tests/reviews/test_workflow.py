@@ -522,8 +522,8 @@ def test_reviewers_declare_conflicts_and_are_then_skipped(seeded: Flask) -> None
             "note": "My sister teaches there",
         },
     )
-    assert response.status_code == 302 and response.headers["Location"].endswith("/reviewer")
-    assert "My sister teaches there" in client.get("/reviewer").get_data(as_text=True)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/reviewer/conflicts")
+    assert "My sister teaches there" in client.get("/reviewer/conflicts").get_data(as_text=True)
     _teacher, submission_id = complete_submission(seeded)
     drain(seeded)
     assert declaring not in {a.reviewer_id for a in _assignments(seeded, submission_id)}
