@@ -30,7 +30,6 @@ def init_app(app: Flask) -> None:
     for role, endpoint in (
         (Role.PROGRAM_ADMIN, "accounts.admin_home"),
         (Role.SITE_ADMIN, "accounts.admin_home"),
-        (Role.STATE_VERIFIER, "accounts.verifier_home"),
     ):
         set_role_home(app, str(role), endpoint)
     register_seeder(app, Seeder("demo accounts", demo.ensure_demo_accounts, demo_only=True))

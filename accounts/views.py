@@ -244,12 +244,6 @@ def admin_home() -> Any:
     )
 
 
-@bp.get("/verifier")
-@roles_required(Role.STATE_VERIFIER)
-def verifier_home() -> Any:
-    return render_template("accounts/home_verifier.html")
-
-
 # --- Site administration -------------------------------------------------------
 
 

@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+
+from core.api_support import register_api
+from core.jobs import enqueue
+from core.registry import set_role_home
+
+
+def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
+    if outcome == "passed":
+        enqueue(
+            "badges.jobs.issue_badge_for_submission",
+            submission_id,
+            queue="issuance",
+            job_id=f"issue-{submission_id}",
+        )
 
 
 def init_app(app: Flask) -> None:
-    from badges import models  # noqa: F401 - models register with the metadata
+    from badges import api, views
+    from reviews.signals import decision_made
+
+    app.register_blueprint(views.bp)
+    register_api(app, api.blp)
+    set_role_home(app, "state_verifier", "badges.verifier_home")
+    decision_made.connect(_issue_when_passed)

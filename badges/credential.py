@@ -173,7 +173,6 @@ def build_credential(facts: BadgeFacts, status: dict[str, Any]) -> dict[str, Any
         "name": facts.title,
         "credentialSubject": subject,
         "credentialStatus": status,
-        "credentialSchema": [{"id": OB_SCHEMA, "type": "1EdTechJsonSchemaValidator2019"}],
     }
     if facts.valid_until is not None:
         credential["validUntil"] = iso(facts.valid_until)

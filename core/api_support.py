@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_smorest import Blueprint
 
 from core.errors import MicrocredApi
 from core.extensions import csrf
 
+F = TypeVar("F", bound=Callable[..., object])
 API_PREFIX = "/api/v1"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -20,8 +22,18 @@ def uses_bearer_token() -> bool:
 
 def _csrf_unless_bearer() -> None:
     # Token clients cannot be tricked by another site; cookie sessions can.
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "public_read_only", False):
+        return
     if request.method in UNSAFE_METHODS and not uses_bearer_token():
         csrf.protect()
+
+
+def public_read_only(view: F) -> F:
+    """Mark a POST that needs no sign-in and changes nothing (e.g. verifying a
+    credential): there is no session state for another site to abuse."""
+    view.public_read_only = True  # type: ignore[attr-defined]
+    return view
 
 
 def api_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:

@@ -1,0 +1,77 @@
+"""JSON API: verification (public), your badges, visibility, revocation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from flask_login import current_user
+
+from accounts.policy import ADMIN_ROLES, login_required, roles_required
+from badges import services
+from badges.schemas import BadgeSchema, RevokeSchema, VerificationSchema, VisibilitySchema
+from badges.verification import verify_credential
+from core.api_support import api_blueprint, public_read_only
+from core.errors import InvalidError
+from core.extensions import db, limiter
+
+blp = api_blueprint(
+    "badges_api",
+    __name__,
+    url_prefix="",
+    description="Verify Open Badges 3.0 credentials; manage your badges; revoke (admins).",
+)
+
+
+@blp.route("/verifications", methods=["POST"])
+@public_read_only
+@limiter.limit("60 per minute")
+@blp.response(200, VerificationSchema)
+@blp.doc(
+    description='Body: the credential JSON itself, or {"credential": …}. '
+    "Answer: `valid`, a plain-language `verdict`, and every check with its reason."
+)
+def verifications() -> Any:
+    """Verify a credential"""
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidError("The body is not JSON. Send the credential itself.") from exc
+    if isinstance(body, dict) and "credential" in body and "proof" not in body:
+        body = body["credential"]
+    return verify_credential(body).as_dict()
+
+
+@blp.route("/badges")
+class MyBadges(MethodView):
+    @login_required
+    @blp.response(200, BadgeSchema(many=True))
+    def get(self) -> Any:
+        """Your badges"""
+        return services.badges_of(current_user)
+
+
+@blp.route("/badges/<badge_id>")
+class BadgeById(MethodView):
+    @login_required
+    @blp.arguments(VisibilitySchema)
+    @blp.response(200, BadgeSchema)
+    def patch(self, data: dict[str, Any], badge_id: str) -> Any:
+        """Make your badge page public or private"""
+        badge = services.set_public(current_user, services.get_badge(badge_id), data["public"])
+        db.session.commit()
+        return badge
+
+
+@blp.route("/badges/<badge_id>/revoke")
+class Revoke(MethodView):
+    @roles_required(*ADMIN_ROLES)
+    @blp.arguments(RevokeSchema)
+    @blp.response(200, BadgeSchema)
+    def post(self, data: dict[str, Any], badge_id: str) -> Any:
+        """Revoke a badge with a reason (audited; the educator is told)"""
+        badge = services.revoke(current_user, services.get_badge(badge_id), data["reason"])
+        db.session.commit()
+        return badge

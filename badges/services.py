@@ -1,0 +1,218 @@
+"""Issuing badges: one signed Open Badges 3.0 credential per passed attempt."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from accounts.models import User
+from badges import dataintegrity, issuers, status
+from badges.credential import BadgeFacts, CriterionFact, LevelFact, build_credential
+from badges.models import Badge
+from core import audit
+from core.db_types import utcnow
+from core.errors import ConflictError, InvalidError, NotFoundError
+from core.extensions import db
+from core.mail import send_mail
+from credentials.case import item_uri
+from evidence.models import Submission, SubmissionStatus
+from reviews.models import Decision
+from rubrics.models import PassingRuleKind, RubricVersion
+
+
+def badge_url(badge_id: str) -> str:
+    return f"{issuers.public_base_url()}/badges/{badge_id}"
+
+
+def get_badge(badge_id: str) -> Badge:
+    try:
+        uuid.UUID(badge_id)
+    except ValueError as exc:
+        raise NotFoundError("No badge has this id. Check it against the certificate.") from exc
+    badge = db.session.get(Badge, badge_id)
+    if badge is None:
+        raise NotFoundError("No badge has this id. Check it against the certificate.")
+    return badge
+
+
+def badges_of(user: User) -> list[Badge]:
+    return list(
+        db.session.scalars(
+            select(Badge).where(Badge.teacher_id == user.id).order_by(Badge.issued_at.desc())
+        )
+    )
+
+
+def _facts(badge_id: str, submission: Submission, decision: Decision) -> BadgeFacts:
+    credential = submission.credential
+    version = db.session.get(RubricVersion, decision.rubric_version_id)
+    teacher = submission.teacher
+    base = issuers.public_base_url()
+    achievement_url = f"{base}/catalog/{credential.code}?version={credential.version}"
+    criteria = [
+        CriterionFact(
+            key=criterion.key,
+            title=criterion.title,
+            description=criterion.description,
+            levels=[
+                LevelFact(level.name, level.score, level.descriptor) for level in criterion.levels
+            ],
+            passing_level=version.passing_level
+            if version.passing_rule_kind == PassingRuleKind.ALL_AT_LEAST
+            else None,
+            achieved_level=decision.final_levels[criterion.key]["level"],
+        )
+        for criterion in version.criteria
+    ]
+    alignments = [
+        {
+            "name": item.abbreviated or item.code,
+            "url": item_uri(item),
+            "code": item.code,
+            "framework": item.framework.title,
+            "description": item.statement,
+        }
+        for item in ([credential.competency_item] if credential.competency_item else [])
+        + list(credential.alignments)
+    ]
+    issued_at = utcnow().replace(microsecond=0)
+    return BadgeFacts(
+        badge_url=badge_url(badge_id),
+        achievement_url=achievement_url,
+        image_url=f"{base}/badges/{badge_id}/image.svg",
+        issuer=issuers.profile(issuers.ensure_default_issuer()),
+        issued_at=issued_at,
+        valid_until=issued_at + timedelta(days=round(credential.validity_months * 30.44))
+        if credential.validity_months
+        else None,
+        code=credential.code,
+        version_label=credential.version_label,
+        title=credential.title,
+        summary=credential.summary,
+        competency=credential.competency,
+        key_method=credential.key_method,
+        criteria_url=f"{base}/catalog/{credential.code}?version={credential.version}#rubric-title",
+        hours=credential.pd_hours,
+        tags=list(credential.tags),
+        email=teacher.email,
+        email_salt=secrets.token_hex(8),
+        name=teacher.name,
+        license_number=teacher.license_number,
+        alignments=alignments,
+        rubric_id=version.identifier,
+        criteria=criteria,
+    )
+
+
+def issue_for_submission(submission_id: int) -> Badge | None:
+    """Issue the badge for a passed attempt (idempotent: one per attempt and competency)."""
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or submission.status != SubmissionStatus.PASSED:
+        return None
+    existing = db.session.scalar(
+        select(Badge).where(
+            Badge.submission_id == submission_id,
+            Badge.competency_code == submission.credential_code,
+        )
+    )
+    if existing is not None:
+        return existing
+    decision = db.session.scalar(select(Decision).where(Decision.submission_id == submission_id))
+    if decision is None or decision.outcome != "passed":
+        return None
+    issuer = issuers.ensure_default_issuer()
+    key = issuers.active_key(issuer) or issuers.add_key(issuer)
+    status_list = status.current_list(issuer)
+    badge_id = str(uuid.uuid4())
+    facts = _facts(badge_id, submission, decision)
+    index = status.allocate(status_list)
+    unsigned = build_credential(facts, status.entry(status_list, index))
+    signed = dataintegrity.sign(
+        unsigned, issuers.secret_key(key), issuers.key_id(key), facts.issued_at
+    )
+    badge = Badge(
+        id=badge_id,
+        teacher_id=submission.teacher_id,
+        submission_id=submission.id,
+        competency_code=submission.credential_code,
+        credential_id=submission.credential_id,
+        issuer_id=issuer.id,
+        key_id=key.id,
+        status_list_id=status_list.id,
+        status_index=index,
+        title=submission.credential.title,
+        hours=submission.credential.pd_hours,
+        issued_at=facts.issued_at,
+        valid_until=facts.valid_until,
+        credential_json=json.dumps(signed, indent=2, ensure_ascii=False),
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(badge)
+    except IntegrityError:  # a second run of the job got here first
+        return db.session.scalar(
+            select(Badge).where(
+                Badge.submission_id == submission_id,
+                Badge.competency_code == submission.credential_code,
+            )
+        )
+    audit.record(
+        "badge.issued",
+        "badge",
+        badge.id,
+        after={
+            "submission": submission.id,
+            "code": badge.competency_code,
+            "key": key.fragment,
+            "status_index": index,
+        },
+    )
+    send_mail(
+        submission.teacher.email,
+        "badge_issued",
+        user=submission.teacher,
+        badge=badge,
+        url=badge_url(badge.id),
+    )
+    return badge
+
+
+def set_public(user: User, badge: Badge, public: bool) -> Badge:
+    if badge.teacher_id != user.id:
+        raise NotFoundError("No such badge.")
+    badge.public = public
+    audit.record(
+        "badge.visibility_changed", "badge", badge.id, actor_id=user.id, after={"public": public}
+    )
+    return badge
+
+
+def revoke(actor: User, badge: Badge, reason: str) -> Badge:
+    if badge.revoked_at is not None:
+        raise ConflictError("This badge is already revoked.")
+    if not reason.strip():
+        raise InvalidError(
+            "Give the reason for revoking; the educator is told.", {"reason": ["Required."]}
+        )
+    badge.revoked_at = utcnow()
+    badge.revocation_reason = reason.strip()
+    status.set_revoked(badge.status_list, badge.status_index)
+    audit.record(
+        "badge.revoked",
+        "badge",
+        badge.id,
+        actor_id=actor.id,
+        after={"reason": badge.revocation_reason},
+    )
+    send_mail(badge.teacher.email, "badge_revoked", user=badge.teacher, badge=badge)
+    return badge
+
+
+def credential_of(badge: Badge) -> dict[str, Any]:
+    return json.loads(badge.credential_json)

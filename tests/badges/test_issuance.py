@@ -1,0 +1,231 @@
+"""A passed attempt becomes a signed Open Badges 3.0 credential that verifies."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from accounts.models import Role
+from badges import issuers, services
+from badges.models import Badge
+from badges.verification import verify_credential
+from core.db_types import utcnow
+from core.extensions import db
+from tests.conftest import csrf_from, make_user, sign_in
+from tests.reviews.workflow import (
+    TEACHER_NAME,
+    all_levels,
+    complete_submission,
+    drain,
+    reviewer,
+    reviewer_client,
+)
+
+
+def _passed(app: Flask) -> tuple[object, int]:
+    reviewer(app, "b1@example.org", "Brookside")
+    reviewer(app, "b2@example.org", "Hillview")
+    teacher, submission_id = complete_submission(app)
+    drain(app)
+    from reviews.models import ReviewAssignment
+
+    with app.app_context():
+        rows = db.session.scalars(
+            select(ReviewAssignment).where(ReviewAssignment.submission_id == submission_id)
+        ).all()
+        pairs = [(row.id, row.reviewer.email) for row in rows]
+    for assignment_id, email in pairs:
+        client, headers = reviewer_client(app, email)
+        response = client.post(
+            f"/api/v1/reviews/assignments/{assignment_id}/submit",
+            json={"levels": all_levels(app, submission_id, "Proficient")},
+            headers=headers,
+        )
+        assert response.status_code == 200
+    drain(app)
+    return teacher, submission_id
+
+
+def _badge(app: Flask, submission_id: int) -> Badge:
+    with app.app_context():
+        badge = db.session.scalar(select(Badge).where(Badge.submission_id == submission_id))
+        assert badge is not None
+        db.session.expunge(badge)
+        return badge
+
+
+@pytest.fixture
+def issued(seeded: Flask) -> tuple[Flask, object, Badge]:
+    teacher, submission_id = _passed(seeded)
+    return seeded, teacher, _badge(seeded, submission_id)
+
+
+def test_passed_attempt_is_issued_a_valid_badge(issued) -> None:
+    app, teacher, badge = issued
+    credential = json.loads(badge.credential_json)
+    assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
+    subject = credential["credentialSubject"]
+    assert subject["achievement"]["achievementType"] == "MicroCredential"
+    assert subject["creditsEarned"] == 15
+    assert {r["type"][0] for r in subject["result"]} == {"Result"}
+    assert credential["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
+    assert credential["credentialStatus"]["type"] == "BitstringStatusListEntry"
+    with app.test_request_context():
+        report = verify_credential(credential)
+    assert report.valid, report.as_dict()
+    assert report.verdict.startswith(
+        f"Valid: Options for Expression and Communication issued to {TEACHER_NAME}"
+    )
+    page = app.test_client().get(f"/badges/{badge.id}").get_data(as_text=True)
+    # The verification result is public to anyone with the id; the details are the
+    # educator's to share.
+    assert "Valid" in page and TEACHER_NAME in page
+    assert "Criteria met" not in page and "keeps the details of this badge private" in page
+    token = csrf_from(teacher, f"/badges/{badge.id}")
+    assert (
+        teacher.post(
+            f"/badges/{badge.id}/visibility", data={"csrf_token": token, "public": "true"}
+        ).status_code
+        == 302
+    )
+    assert "Criteria met" in app.test_client().get(f"/badges/{badge.id}").get_data(as_text=True)
+    served = app.test_client().get(f"/badges/{badge.id}/credential.json")
+    assert served.data.decode() == badge.credential_json  # byte for byte as issued
+    api = app.test_client().post("/api/v1/verifications", json=credential)
+    assert api.status_code == 200 and api.get_json()["valid"] is True
+    wrapped = app.test_client().post("/api/v1/verifications", json={"credential": credential})
+    assert wrapped.get_json()["valid"] is True
+    assert "My badges" in teacher.get("/portfolio").get_data(as_text=True)
+
+
+def test_issuance_is_idempotent(issued) -> None:
+    app, _teacher, badge = issued
+    with app.app_context():
+        again = services.issue_for_submission(badge.submission_id)
+        db.session.commit()
+        assert again.id == badge.id
+        assert db.session.scalar(select(func.count(Badge.id))) == 1
+
+
+@pytest.mark.parametrize("change", ["name", "hours", "undefined_term", "proof"])
+def test_tampered_credentials_fail(issued, change: str) -> None:
+    app, _teacher, badge = issued
+    credential = json.loads(badge.credential_json)
+    forged = copy.deepcopy(credential)
+    if change == "name":
+        forged["credentialSubject"]["identifier"][1]["identityHash"] = "Someone Else"
+    elif change == "hours":
+        forged["credentialSubject"]["creditsEarned"] = 60
+    elif change == "undefined_term":
+        forged["credentialSubject"]["favouriteColour"] = "blue"
+    else:
+        forged["proof"]["proofValue"] = forged["proof"]["proofValue"][:-4] + "abcd"
+    response = app.test_client().post("/api/v1/verifications", json=forged)
+    body = response.get_json()
+    assert response.status_code == 200 and body["valid"] is False
+    proof = next(c for c in body["checks"] if c["name"] == "proof")
+    assert proof["passed"] is False and proof["code"] == "SIGNATURE_INVALID"
+    assert body["verdict"].startswith("Not valid")
+
+
+def test_revocation_is_visible_at_once(issued) -> None:
+    app, _teacher, badge = issued
+    make_user(app, "admin@example.org", Role.PROGRAM_ADMIN)
+    admin = app.test_client()
+    sign_in(admin, "admin@example.org")
+    headers = {"X-CSRFToken": csrf_from(admin, "/admin")}
+    status_url = json.loads(badge.credential_json)["credentialStatus"]["statusListCredential"]
+    path = "/status/" + status_url.rsplit("/status/", 1)[1]
+    before = app.test_client().get(path)
+    etag = before.headers["ETag"]
+    assert app.test_client().get(path, headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        admin.post(
+            f"/api/v1/badges/{badge.id}/revoke", json={"reason": ""}, headers=headers
+        ).status_code
+        == 422
+    )
+    revoked = admin.post(
+        f"/api/v1/badges/{badge.id}/revoke",
+        json={"reason": "Evidence was not the educator's own"},
+        headers=headers,
+    )
+    assert revoked.status_code == 200
+    assert app.test_client().get(path).headers["ETag"] != etag
+    body = (
+        app.test_client()
+        .post("/api/v1/verifications", json=json.loads(badge.credential_json))
+        .get_json()
+    )
+    assert body["valid"] is False
+    assert next(c for c in body["checks"] if c["name"] == "revocation")["code"] == "REVOKED", body
+    assert (
+        admin.post(
+            f"/api/v1/badges/{badge.id}/revoke", json={"reason": "again"}, headers=headers
+        ).status_code
+        == 409
+    )
+
+
+def test_key_rotation_keeps_old_badges_valid_and_compromise_cuts_later_ones(issued) -> None:
+    app, _teacher, badge = issued
+    credential = json.loads(badge.credential_json)
+    with app.test_request_context():
+        issuer = issuers.ensure_default_issuer()
+        issuers.rotate_key(issuer)
+        db.session.commit()
+        assert verify_credential(credential).valid
+        did = app.test_client().get(f"/issuers/{issuer.slug}/did.json").get_json()
+        assert len(did["verificationMethod"]) == 2
+        assert all(m["type"] == "Multikey" for m in did["verificationMethod"])
+        # Compromised after this badge was signed: it stays valid.
+        issuers.mark_compromised(issuer, "key-1", utcnow() + timedelta(minutes=5))
+        db.session.commit()
+        assert verify_credential(credential).valid
+    with app.test_request_context():
+        issuer = issuers.ensure_default_issuer()
+        key = next(k for k in issuer.keys if k.fragment == "key-1")
+        key.compromised_at = utcnow() - timedelta(
+            days=1
+        )  # reported as compromised before it signed
+        db.session.commit()
+        report = verify_credential(credential)
+        assert not report.valid
+        assert next(c for c in report.checks if c.name == "issuer").code == "SIGNATURE_INVALID"
+
+
+def test_expired_badges_verify_as_expired(issued) -> None:
+    app, _teacher, badge = issued
+    credential = json.loads(badge.credential_json)
+    with app.test_request_context():
+        report = verify_credential(credential, now=utcnow() + timedelta(days=365 * 100))
+    # UDL-05 has no validity period: it does not expire.
+    assert report.valid
+    with app.test_request_context():
+        report = verify_credential(credential, now=utcnow() - timedelta(days=2))
+    assert (
+        not report.valid and next(c for c in report.checks if c.name == "expiry").code == "EXPIRED"
+    )
+
+
+def test_bad_verification_input_gets_clear_answers(seeded: Flask) -> None:
+    client = seeded.test_client()
+    assert (
+        client.post(
+            "/api/v1/verifications", data="{nope", content_type="application/json"
+        ).status_code
+        == 422
+    )
+    body = client.post("/api/v1/verifications", json={"hello": "world"}).get_json()
+    assert body["valid"] is False and "not an Open Badges 3.0 credential" in body["verdict"]
+    assert client.post("/api/v1/verifications", json=[1, 2]).get_json()["valid"] is False
+    assert client.get("/badges/not-a-uuid").status_code == 404
+    assert client.get("/badges/00000000-0000-0000-0000-000000000000").status_code == 404
+    token = csrf_from(client, "/verify")
+    lookup = client.post("/verify", data={"csrf_token": token, "badge": "nonsense"})
+    assert lookup.status_code == 422 and "looks like" in lookup.get_data(as_text=True)
