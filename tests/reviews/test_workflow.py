@@ -522,7 +522,9 @@ def test_reviewers_declare_conflicts_and_are_then_skipped(seeded: Flask) -> None
             "note": "My sister teaches there",
         },
     )
-    assert response.status_code == 302 and response.headers["Location"].endswith("/reviewer/conflicts")
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        "/reviewer/conflicts"
+    )
     assert "My sister teaches there" in client.get("/reviewer/conflicts").get_data(as_text=True)
     _teacher, submission_id = complete_submission(seeded)
     drain(seeded)
