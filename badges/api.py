@@ -12,7 +12,8 @@ from flask_login import current_user
 from accounts.policy import ADMIN_ROLES, login_required, roles_required
 from badges import services
 from badges.schemas import BadgeSchema, RevokeSchema, VerificationSchema, VisibilitySchema
-from badges.verification import verify_credential
+from badges.verification import verify_credential, verify_pdf
+from badges.views import MAX_UPLOAD
 from core.api_support import api_blueprint, public_read_only
 from core.errors import InvalidError
 from core.extensions import db, limiter
@@ -34,9 +35,19 @@ blp = api_blueprint(
     "Answer: `valid`, a plain-language `verdict`, and every check with its reason."
 )
 def verifications() -> Any:
-    """Verify a credential"""
+    """Verify a credential, or a certificate PDF sent as multipart field `file`"""
+    upload = request.files.get("file")
+    if upload is not None:
+        data = upload.stream.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise InvalidError("The file is larger than 10 MiB; a certificate is much smaller.")
+        if data.startswith(b"%PDF"):
+            return verify_pdf(data).as_dict()
+        request_body = data
+    else:
+        request_body = request.get_data(cache=False)
     try:
-        body = json.loads(request.get_data(cache=False) or b"null")
+        body = json.loads(request_body or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidError("The body is not JSON. Send the credential itself.") from exc
     if isinstance(body, dict) and "credential" in body and "proof" not in body:

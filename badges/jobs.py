@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from badges import services
+from badges import certificates, services
 from core.jobs import job
 
 
 @job
 def issue_badge_for_submission(submission_id: int) -> str | None:
+    """Credential and certificate together; a retry finishes whatever is missing."""
     badge = services.issue_for_submission(submission_id)
-    return badge.id if badge else None
+    if badge is None:
+        return None
+    certificates.ensure_certificate(badge)
+    return badge.id

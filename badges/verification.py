@@ -6,11 +6,12 @@ a licensure officer can act on.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from badges import dataintegrity, issuers, status
+from badges import dataintegrity, issuers, pdf, status
 from badges.models import IssuerKey
 from core.db_types import utcnow
 
@@ -239,3 +240,41 @@ def _verdict(report: Report) -> str:
         return f"Valid: {facts.get('achievement')} issued to {facts.get('name')} on {issued}{hours_text}."
     failed = next(check for check in report.checks if not check.passed)
     return f"Not valid: {failed.reason}"
+
+
+def verify_pdf(data: bytes, *, now: datetime | None = None) -> Report:
+    """A certificate PDF: its signature, then the credential embedded in it."""
+    from badges import certificates
+
+    check = pdf.validate_pdf(data, trust_roots=certificates.trust_roots())
+    problems = "; ".join(check.problems) or "The PDF is not signed."
+    signature = CheckResult(
+        "pdf_signature",
+        check.ok,
+        f"Signed by {check.signer_name}; nothing was changed or added after signing."
+        if check.ok
+        else problems,
+        None if check.ok else "SIGNATURE_INVALID",
+    )
+    if check.credential_json is None:
+        report = Report(
+            checks=[
+                signature,
+                CheckResult(
+                    "pdf_credential",
+                    False,
+                    "The PDF carries no credential.json.",
+                    "INSUFFICIENT_DOCUMENTATION",
+                ),
+            ]
+        )
+        report.verdict = _verdict(report)
+        return report
+    try:
+        embedded = json.loads(check.credential_json)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        embedded = None
+    report = verify_credential(embedded, now=now)
+    report.checks.insert(0, signature)
+    report.verdict = _verdict(report)
+    return report

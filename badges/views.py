@@ -11,16 +11,17 @@ from flask_login import current_user
 
 from accounts.models import Role
 from accounts.policy import ADMIN_ROLES, is_admin, roles_required
-from badges import issuers, services, status
+from badges import certificates, issuers, services, status
 from badges.schemas import LookupSchema, RevokeSchema, VisibilitySchema
-from badges.verification import verify_credential
+from badges.verification import verify_credential, verify_pdf
 from core.errors import NotFoundError, ServiceError
 from core.extensions import db, limiter
 from core.forms import parse_form
+from core.storage import attachment_response
 
 bp = Blueprint("badges", __name__)
 JSON_LD = "application/ld+json"
-MAX_UPLOAD = 2 * 1024 * 1024
+MAX_UPLOAD = 10 * 1024 * 1024
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -54,6 +55,22 @@ def credential_json(badge_id: str) -> Response:
     response = Response(badge.credential_json, mimetype=JSON_LD)
     response.headers["Content-Disposition"] = f'attachment; filename="badge-{badge.id}.json"'
     return response
+
+
+@bp.get("/badges/<badge_id>/certificate.pdf")
+@limiter.limit(_verify_limit)
+def certificate_pdf(badge_id: str) -> Response:
+    badge = services.get_badge(badge_id)
+    if not badge.pdf_sha256:
+        raise NotFoundError("The certificate is still being prepared; try again in a minute.")
+    return attachment_response(badge.pdf_sha256, "application/pdf", f"certificate-{badge.id}.pdf")
+
+
+@bp.get("/issuers/<slug>/certificate.pem")
+def certificate_pem(slug: str) -> Response:
+    return Response(
+        certificates.chain_pem(issuers.get_issuer(slug)), mimetype="application/x-pem-file"
+    )
 
 
 @bp.post("/badges/<badge_id>/visibility")
@@ -134,7 +151,13 @@ def verify() -> Any:
         if upload is not None and upload.filename:
             raw = upload.stream.read(MAX_UPLOAD + 1)
             if len(raw) > MAX_UPLOAD:
-                errors = {"file": ["The file is larger than 2 MiB; a credential is much smaller."]}
+                errors = {
+                    "file": [
+                        "The file is larger than 10 MiB; a credential or certificate is much smaller."
+                    ]
+                }
+            elif raw.startswith(b"%PDF"):
+                report = verify_pdf(raw)
             else:
                 try:
                     report = verify_credential(json.loads(raw))

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import quote
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -216,3 +217,20 @@ def iter_file(handle: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]
 
 def temporary_directory() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(dir=staging_dir())
+
+
+def attachment_response(key: str, media_type: str, name: str, size: int | None = None) -> Response:
+    """Stream a stored file as a download called ``name``, never rendered inline."""
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    response = Response(
+        iter_file(get_storage().open(key)), mimetype=media_type, direct_passthrough=True
+    )
+    if size is not None:
+        response.headers["Content-Length"] = str(size)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

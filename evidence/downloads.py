@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
 
 from flask import Response, after_this_request, send_file
 
 from accounts.models import User
 from core.errors import NotFoundError
 from core.extensions import db
-from core.storage import get_storage, iter_file
+from core.storage import attachment_response
 from evidence import services
 from evidence.access import can_view
 from evidence.models import EvidenceItem, StoredFile
@@ -26,21 +25,8 @@ def file_response(user: User, item_id: int) -> Response:
 
 
 def stream_file(stored: StoredFile, name: str) -> Response:
-    """Stream a stored file as an attachment called ``name``, never rendered inline."""
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
-    response = Response(
-        iter_file(get_storage().open(stored.sha256)),
-        mimetype=stored.media_type,
-        direct_passthrough=True,
-    )
-    response.headers["Content-Length"] = str(stored.size)
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    """Stream a stored evidence file as an attachment called ``name``."""
+    return attachment_response(stored.sha256, stored.media_type, name, stored.size)
 
 
 def export_response(user: User) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 from datetime import timedelta
 
@@ -229,3 +230,39 @@ def test_bad_verification_input_gets_clear_answers(seeded: Flask) -> None:
     token = csrf_from(client, "/verify")
     lookup = client.post("/verify", data={"csrf_token": token, "badge": "nonsense"})
     assert lookup.status_code == 422 and "looks like" in lookup.get_data(as_text=True)
+
+
+def test_the_signed_certificate_pdf_verifies_and_tampering_fails(issued) -> None:
+    app, _teacher, badge = issued
+    client = app.test_client()
+    download = client.get(f"/badges/{badge.id}/certificate.pdf")
+    assert download.status_code == 200 and download.data.startswith(b"%PDF")
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    pdf = download.data
+
+    def verify(data: bytes) -> dict:
+        return client.post(
+            "/api/v1/verifications",
+            data={"file": (io.BytesIO(data), "certificate.pdf")},
+            content_type="multipart/form-data",
+        ).get_json()
+
+    good = verify(pdf)
+    assert good["valid"] is True, good
+    assert good["checks"][0]["name"] == "pdf_signature" and good["checks"][0]["passed"]
+    appended = verify(pdf + b"\n% appended after signing\n")
+    assert appended["valid"] is False and appended["checks"][0]["code"] == "SIGNATURE_INVALID"
+    flipped = bytearray(pdf)
+    flipped[len(flipped) // 3] ^= 0x01
+    assert verify(bytes(flipped))["valid"] is False
+    chain = client.get("/issuers/program/certificate.pem").get_data(as_text=True)
+    assert chain.count("BEGIN CERTIFICATE") == 2
+    page = client.post(
+        "/verify",
+        data={
+            "csrf_token": csrf_from(client, "/verify"),
+            "file": (io.BytesIO(pdf), "certificate.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert page.status_code == 200 and "✓ Valid" in page.get_data(as_text=True)

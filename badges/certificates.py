@@ -1,0 +1,164 @@
+"""Signed PDF certificates: rendered with WeasyPrint, signed (PAdES) by the issuer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from cryptography import x509
+from flask import current_app
+from sqlalchemy import select
+
+from badges import issuers, pdf, pki
+from badges.models import Badge, Issuer, SigningCertificate
+from core import audit
+from core.extensions import db
+from core.storage import StagedFile, get_storage, new_staging_path
+
+REVIEW_METHOD = "Blind double scoring against the public rubric, with adjudication of disagreements"
+
+
+def _passphrase() -> str:
+    return current_app.config.get("BADGE_KEY_SECRET") or current_app.config["SECRET_KEY"]
+
+
+def _local_root() -> pki.CertificateAuthority:
+    """The embedded mode's certificate authority (production configures real certificates)."""
+    row = db.session.scalar(select(SigningCertificate).where(SigningCertificate.is_root.is_(True)))
+    if row is None:
+        ca = pki.create_root_ca(
+            "Microcred local signing root", organization=current_app.config["ISSUER_NAME"]
+        )
+        row = SigningCertificate(
+            is_root=True,
+            certificate_pem=ca.cert_pem().decode(),
+            key_encrypted=pki.serialize_private_key(ca.key, _passphrase()),
+        )
+        db.session.add(row)
+        db.session.flush()
+        return ca
+    return pki.CertificateAuthority(
+        key=pki.load_private_key(row.key_encrypted, _passphrase(), skip_rsa_check=True),
+        cert=x509.load_pem_x509_certificate(row.certificate_pem.encode()),
+    )
+
+
+def signing_identity(issuer: Issuer) -> pki.SigningIdentity:
+    """The issuer's document-signing identity (kept in memory: loading RSA keys is slow)."""
+    cache: dict[int, pki.SigningIdentity] = current_app.extensions.setdefault(
+        "microcred_signing", {}
+    )
+    if issuer.id in cache:
+        return cache[issuer.id]
+    row = db.session.scalar(
+        select(SigningCertificate).where(
+            SigningCertificate.issuer_id == issuer.id, SigningCertificate.active.is_(True)
+        )
+    )
+    if row is None:
+        identity = pki.issue_signing_certificate(_local_root(), issuer.name, email=issuer.email)
+        row = SigningCertificate(
+            issuer_id=issuer.id,
+            certificate_pem=pki.certificate_to_pem(identity.cert).decode(),
+            chain_pem=pki.certificates_to_pem(identity.chain).decode(),
+            key_encrypted=pki.serialize_private_key(identity.key, _passphrase()),
+        )
+        db.session.add(row)
+        db.session.flush()
+        audit.record("issuer.certificate_created", "issuer", issuer.id)
+    else:
+        identity = pki.load_signing_identity(
+            row.certificate_pem, row.key_encrypted, row.chain_pem, passphrase=_passphrase()
+        )
+    cache[issuer.id] = identity
+    return identity
+
+
+def chain_pem(issuer: Issuer) -> str:
+    return signing_identity(issuer).chain_pem().decode()
+
+
+def trust_roots() -> list[x509.Certificate]:
+    rows = db.session.scalars(
+        select(SigningCertificate).where(SigningCertificate.is_root.is_(True))
+    )
+    return [x509.load_pem_x509_certificate(row.certificate_pem.encode()) for row in rows]
+
+
+def _context(badge: Badge, credential: dict[str, Any]) -> dict[str, Any]:
+    subject = credential["credentialSubject"]
+    levels = {r["resultDescription"]: r["achievedLevel"] for r in subject.get("result", [])}
+    criteria = []
+    for description in subject["achievement"].get("resultDescription", []):
+        achieved = levels.get(description["id"])
+        level = next(
+            (lv for lv in description["rubricCriterionLevel"] if lv["id"] == achieved), None
+        )
+        criteria.append(
+            {
+                "name": description["name"],
+                "level": level["name"] if level else "",
+                "description": level["description"] if level else "",
+            }
+        )
+    teacher = badge.teacher
+    url = f"{issuers.public_base_url()}/badges/{badge.id}"
+    return {
+        "educator_name": teacher.name,
+        "license_number": teacher.license_number,
+        "license_state": teacher.license_state,
+        "credential_title": badge.title,
+        "credential_code": badge.competency_code,
+        "credential_version": subject["achievement"].get("version", ""),
+        "competency_statement": badge.credential.competency if badge.credential else "",
+        "theme": badge.credential.theme_label if badge.credential else None,
+        "issuer_name": badge.issuer.name,
+        "issued_on": badge.issued_at.date(),
+        "expires_on": badge.valid_until.date() if badge.valid_until else None,
+        "pd_hours": f"{badge.hours:g}",
+        "criteria": criteria,
+        "verification_url": url,
+        "criteria_url": subject["achievement"]["criteria"].get("id"),
+        "badge_id": badge.id,
+        "review_method": REVIEW_METHOD,
+        "lang": "en",
+    }
+
+
+def render_signed_pdf(badge: Badge) -> bytes:
+    """The certificate PDF with the signed credential embedded, signed as a whole."""
+    credential = json.loads(badge.credential_json)
+    html = pdf.render_certificate_html(current_app.jinja_env, _context(badge, credential))
+    document = pdf.render_pdf(
+        html,
+        base_url=current_app.static_folder or ".",
+        attachments=[
+            ("credential.json", badge.credential_json.encode(), "Signed Open Badges 3.0 credential")
+        ],
+        title=f"{badge.title} — certificate",
+        lang="en",
+    )
+    identity = signing_identity(badge.issuer)
+    return pdf.sign_pdf(
+        document,
+        key=identity.key,
+        cert=identity.cert,
+        chain=identity.chain,
+        reason=f"Certifies badge {badge.id}",
+        location=issuers.public_base_url(),
+        signer_name=badge.issuer.name,
+    )
+
+
+def ensure_certificate(badge: Badge) -> str:
+    """Render, sign and store the PDF once (idempotent); return its SHA-256."""
+    if badge.pdf_sha256:
+        return badge.pdf_sha256
+    data = render_signed_pdf(badge)
+    staged_path = new_staging_path()
+    staged_path.write_bytes(data)
+    staged = StagedFile(path=staged_path, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    badge.pdf_sha256 = get_storage().put(staged)
+    db.session.flush()
+    return badge.pdf_sha256
