@@ -9,7 +9,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,7 @@ from core import audit
 from core.db_types import utcnow
 from core.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from core.extensions import db
-from core.mail import send_mail
+from core.mail import public_url, send_mail
 
 hasher = PasswordHasher()
 # Verified when no user matches, so a missing account takes as long as a wrong password.
@@ -275,7 +275,7 @@ def request_password_reset(email: str) -> None:
     if user is None or not user.is_active:
         return
     token = _reset_serializer().dumps({"uid": user.id, "st": user.session_token})
-    link = url_for("accounts.reset_password", token=token, _external=True)
+    link = public_url("accounts.reset_password", token=token)
     send_mail(
         user.email,
         "password_reset",

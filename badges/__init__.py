@@ -8,7 +8,7 @@ from flask import Flask
 
 from core.api_support import register_api
 from core.jobs import enqueue
-from core.registry import set_role_home
+from core.registry import Seeder, register_seeder, set_role_home
 
 
 def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
@@ -22,10 +22,13 @@ def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from badges import api, views
+    from badges import api, cli, demo, views
     from reviews.signals import decision_made
 
     app.register_blueprint(views.bp)
     register_api(app, api.blp)
     set_role_home(app, "state_verifier", "badges.verifier_home")
     decision_made.connect(_issue_when_passed)
+    register_seeder(app, Seeder("demo badge", demo.earn_demo_badge, demo_only=True))
+    app.cli.add_command(cli.keys)
+    app.cli.add_command(cli.verify)

@@ -13,7 +13,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app, has_request_context, render_template, url_for
 
 from core.db_types import utcnow
 from core.jobs import enqueue, job
@@ -22,7 +22,7 @@ from core.jobs import enqueue, job
 def send_mail(to: str, template: str, **context: Any) -> None:
     """Render ``templates/mail/<template>.txt`` (first line ``Subject: …``) and
     queue it for delivery after the current transaction commits."""
-    rendered = render_template(f"mail/{template}.txt", **context)
+    rendered = render_mail_template(template, **context)
     first, _, body = rendered.lstrip().partition("\n")
     if not first.startswith("Subject:"):
         raise ValueError(f"mail template {template} must start with a Subject: line")
@@ -33,6 +33,27 @@ def send_mail(to: str, template: str, **context: Any) -> None:
         body.strip() + "\n",
         queue="mail",
     )
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute link for mail and documents: PUBLIC_BASE_URL when configured
+    (the address people use), never the internal host a request came through."""
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if base:
+        with current_app.test_request_context("/"):
+            return base.rstrip("/") + url_for(endpoint, **values)
+    if has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    with current_app.test_request_context("/", base_url="http://localhost"):
+        return url_for(endpoint, _external=True, **values)
+
+
+def render_mail_template(template: str, **context: Any) -> str:
+    """Render ``templates/mail/<template>.txt``, also from a job (no request)."""
+    if has_request_context():
+        return render_template(f"mail/{template}.txt", public_url=public_url, **context)
+    with current_app.test_request_context("/"):
+        return render_template(f"mail/{template}.txt", public_url=public_url, **context)
 
 
 def build_message(to: str, subject: str, body: str) -> EmailMessage:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template
 from sqlalchemy import select
 
 from accounts.models import User
 from core.db_types import utcnow
 from core.extensions import db
-from core.mail import send_mail
+from core.mail import render_mail_template, send_mail
 from reviews.models import Notification, NotificationPreference
 
 MODES = ("immediate", "digest")
@@ -37,7 +36,7 @@ def notify(user: User, template: str, **context: Any) -> None:
     if mode_for(user) == "immediate":
         send_mail(user.email, template, user=user, **context)
         return
-    rendered = render_template(f"mail/{template}.txt", user=user, **context).lstrip()
+    rendered = render_mail_template(template, user=user, **context).lstrip()
     subject, _, body = rendered.partition("\n")
     db.session.add(
         Notification(

@@ -80,7 +80,6 @@ def make_config(instance: Path, database_url: str, redis_url: str, **extra: Any)
         "INSTANCE_PATH": str(instance),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "SERVER_NAME": "microcred.test",
         "PUBLIC_BASE_URL": "http://microcred.test",
         "JOB_RETRY_INTERVALS": [0, 0],
         "MAIL_OUTBOX_PATH": str(instance / "mail"),

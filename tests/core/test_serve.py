@@ -108,6 +108,12 @@ def test_serve_starts_fresh_instance_and_stops_children_on_sigterm(tmp_path: Pat
                 raise AssertionError(f"{email}: {exc}\n{log_path.read_text()}") from exc
             assert heading in page, email
 
+        # The demo teacher's badge was earned through the real workflow and verifies.
+        badge_url = re.search(r"Demo badge \(held by teacher@example.org\): (\S+)", output).group(1)
+        assert badge_url.startswith(base + "/badges/")
+        with urllib.request.urlopen(badge_url, timeout=10) as response:
+            assert "✓ Valid" in response.read().decode()
+
         children = _descendants(process.pid)
         assert len(children) >= 3  # Redis, the worker, the web server
     finally:
