@@ -66,6 +66,16 @@ def certificate_pdf(badge_id: str) -> Response:
     return attachment_response(badge.pdf_sha256, "application/pdf", f"certificate-{badge.id}.pdf")
 
 
+@bp.get("/badges/<badge_id>/image.svg")
+def badge_image(badge_id: str) -> Response:
+    """The badge image named in the credential: accessible SVG with title and description."""
+    badge = services.get_badge(badge_id)
+    svg = render_template("badges/image.svg", badge=badge)
+    response = Response(svg, mimetype="image/svg+xml")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
 @bp.get("/issuers/<slug>/certificate.pem")
 def certificate_pem(slug: str) -> Response:
     return Response(

@@ -643,7 +643,9 @@ def test_literals_follow_json_ld_and_rdf_canonical_escapes() -> None:
 @pytest.fixture(scope="module")
 def js_verifier() -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js is not installed")
+        pytest.fail(
+            "Node.js and npm are needed for the independent verifier (apt-get install nodejs npm)"
+        )
     if not (INTEROP_DIR / "node_modules").is_dir():
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP_DIR, check=True, timeout=600

@@ -266,3 +266,37 @@ def test_the_signed_certificate_pdf_verifies_and_tampering_fails(issued) -> None
         content_type="multipart/form-data",
     )
     assert page.status_code == 200 and "✓ Valid" in page.get_data(as_text=True)
+
+
+def test_an_independent_verifier_accepts_the_issued_badge(issued, tmp_path) -> None:
+    from tests.badges.test_dataintegrity import INTEROP_DIR, js_verdict
+
+    app, _teacher, badge = issued
+    if not (INTEROP_DIR / "node_modules").is_dir():
+        import subprocess
+
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP_DIR, check=True, timeout=600
+        )
+    with app.app_context():
+        from badges.models import IssuerKey
+
+        public_multikey = db.session.get(IssuerKey, badge.key_id).public_multikey
+    credential = json.loads(badge.credential_json)
+    status_code, verdict = js_verdict(
+        INTEROP_DIR / "verify.mjs", tmp_path, credential, public_multikey
+    )
+    assert verdict == {"verified": True, "errors": []} and status_code == 0
+    credential["credentialSubject"]["creditsEarned"] = 60
+    status_code, verdict = js_verdict(
+        INTEROP_DIR / "verify.mjs", tmp_path, credential, public_multikey
+    )
+    assert verdict["verified"] is False and status_code == 1
+
+
+def test_badge_image_named_in_the_credential_exists(issued) -> None:
+    app, _teacher, badge = issued
+    url = json.loads(badge.credential_json)["credentialSubject"]["achievement"]["image"]["id"]
+    response = app.test_client().get(url.replace("http://microcred.test", ""))
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert "Options for Expression and Communication</title>" in response.get_data(as_text=True)
