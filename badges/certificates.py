@@ -102,6 +102,14 @@ def _context(badge: Badge, credential: dict[str, Any]) -> dict[str, Any]:
                 "description": level["description"] if level else "",
             }
         )
+    if badge.kind == "stack":
+        criteria = [
+            {
+                "name": "Awarded for",
+                "level": "",
+                "description": subject["achievement"]["criteria"]["narrative"],
+            }
+        ]
     teacher = badge.teacher
     url = f"{issuers.public_base_url()}/badges/{badge.id}"
     return {
@@ -111,7 +119,9 @@ def _context(badge: Badge, credential: dict[str, Any]) -> dict[str, Any]:
         "credential_title": badge.title,
         "credential_code": badge.competency_code,
         "credential_version": subject["achievement"].get("version", ""),
-        "competency_statement": badge.credential.competency if badge.credential else "",
+        "competency_statement": badge.credential.competency
+        if badge.credential
+        else subject["achievement"].get("description", ""),
         "theme": badge.credential.theme_label if badge.credential else None,
         "issuer_name": badge.issuer.name,
         "issued_on": badge.issued_at.date(),

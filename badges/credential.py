@@ -177,3 +177,71 @@ def build_credential(facts: BadgeFacts, status: dict[str, Any]) -> dict[str, Any
     if facts.valid_until is not None:
         credential["validUntil"] = iso(facts.valid_until)
     return credential
+
+
+@dataclass(frozen=True)
+class StackFacts:
+    badge_url: str
+    achievement_url: str
+    image_url: str
+    issuer: dict[str, Any]
+    issued_at: datetime
+    code: str
+    title: str
+    summary: str
+    competency: str
+    members: list[dict[str, str]]  # {"code", "title", "url"} of the badges that earned it
+    email: str
+    email_salt: str
+    name: str
+    license_number: str | None
+
+
+def build_stack_credential(facts: StackFacts, status: dict[str, Any]) -> dict[str, Any]:
+    """A stacked credential: earned by its member badges, with no hours of its own
+    (they are counted once, in the members)."""
+    members = "; ".join(f"{m['code']} {m['title']} ({m['url']})" for m in facts.members)
+    subject: dict[str, Any] = {
+        "type": ["AchievementSubject"],
+        "identifier": [
+            {
+                "type": "IdentityObject",
+                "identityHash": hashed_email(facts.email, facts.email_salt),
+                "identityType": "emailAddress",
+                "hashed": True,
+                "salt": facts.email_salt,
+            },
+            {
+                "type": "IdentityObject",
+                "identityHash": facts.name,
+                "identityType": "name",
+                "hashed": False,
+            },
+        ],
+        "creditsEarned": 0,
+        "achievement": {
+            "id": facts.achievement_url,
+            "type": ["Achievement"],
+            "achievementType": "Certificate",
+            "name": facts.title,
+            "description": f"{facts.summary} Competency: {facts.competency}",
+            "criteria": {
+                "narrative": f"Awarded automatically for earning: {members}. Professional "
+                "development hours are counted in those badges, not again here."
+            },
+            "image": {"id": facts.image_url, "type": "Image", "caption": f"{facts.title} badge"},
+            "humanCode": facts.code,
+        },
+    }
+    if facts.license_number:
+        subject["licenseNumber"] = facts.license_number
+    return {
+        "@context": [VC_CONTEXT, OB_CONTEXT],
+        "id": facts.badge_url,
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": facts.issuer,
+        "validFrom": iso(facts.issued_at),
+        "name": facts.title,
+        "credentialSubject": subject,
+        "credentialStatus": status,
+    }

@@ -13,4 +13,6 @@ def issue_badge_for_submission(submission_id: int) -> str | None:
     if badge is None:
         return None
     certificates.ensure_certificate(badge)
+    for stack_badge in services.issue_stacks(badge.teacher):
+        certificates.ensure_certificate(stack_badge)
     return badge.id

@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 
 from accounts.models import User
 from badges import dataintegrity, issuers, status
-from badges.credential import BadgeFacts, CriterionFact, LevelFact, build_credential
+from badges.credential import (
+    BadgeFacts,
+    CriterionFact,
+    LevelFact,
+    StackFacts,
+    build_credential,
+    build_stack_credential,
+)
 from badges.models import Badge
 from core import audit
 from core.db_types import utcnow
@@ -216,3 +223,88 @@ def revoke(actor: User, badge: Badge, reason: str) -> Badge:
 
 def credential_of(badge: Badge) -> dict[str, Any]:
     return json.loads(badge.credential_json)
+
+
+def _sign_and_store(badge_id: str, unsigned: dict[str, Any], key: Any, issued_at: Any) -> str:
+    signed = dataintegrity.sign(unsigned, issuers.secret_key(key), issuers.key_id(key), issued_at)
+    return json.dumps(signed, indent=2, ensure_ascii=False)
+
+
+def issue_stacks(teacher: User) -> list[Badge]:
+    """Award every stack whose rule the teacher's unrevoked badges now meet (idempotent)."""
+    from credentials.services import list_stacks
+
+    held = {
+        b.competency_code: b
+        for b in badges_of(teacher)
+        if b.revoked_at is None and b.kind == "micro_credential"
+    }
+    already = {b.competency_code for b in badges_of(teacher) if b.kind == "stack"}
+    made = []
+    for stack in list_stacks():
+        chosen = [code for code in stack.choose_from if code in held]
+        if stack.code in already or any(code not in held for code in stack.required):
+            continue
+        if len(chosen) < stack.choose_count:
+            continue
+        members = [held[code] for code in [*stack.required, *chosen[: stack.choose_count]]]
+        made.append(_issue_stack(teacher, stack, members))
+    return made
+
+
+def _issue_stack(teacher: User, stack: Any, members: list[Badge]) -> Badge:
+    issuer = issuers.ensure_default_issuer()
+    key = issuers.active_key(issuer) or issuers.add_key(issuer)
+    status_list = status.current_list(issuer)
+    badge_id = str(uuid.uuid4())
+    base = issuers.public_base_url()
+    issued_at = utcnow().replace(microsecond=0)
+    facts = StackFacts(
+        badge_url=badge_url(badge_id),
+        achievement_url=f"{base}/catalog#stack-{stack.code}",
+        image_url=f"{base}/badges/{badge_id}/image.svg",
+        issuer=issuers.profile(issuer),
+        issued_at=issued_at,
+        code=stack.code,
+        title=stack.title,
+        summary=stack.summary,
+        competency=stack.competency,
+        members=[
+            {"code": m.competency_code, "title": m.title, "url": badge_url(m.id)} for m in members
+        ],
+        email=teacher.email,
+        email_salt=secrets.token_hex(8),
+        name=teacher.name,
+        license_number=teacher.license_number,
+    )
+    index = status.allocate(status_list)
+    badge = Badge(
+        id=badge_id,
+        teacher_id=teacher.id,
+        submission_id=None,
+        competency_code=stack.code,
+        kind="stack",
+        issuer_id=issuer.id,
+        key_id=key.id,
+        status_list_id=status_list.id,
+        status_index=index,
+        title=stack.title,
+        hours=0.0,
+        issued_at=issued_at,
+        credential_json=_sign_and_store(
+            badge_id,
+            build_stack_credential(facts, status.entry(status_list, index)),
+            key,
+            issued_at,
+        ),
+    )
+    db.session.add(badge)
+    db.session.flush()
+    audit.record(
+        "badge.issued",
+        "badge",
+        badge.id,
+        after={"stack": stack.code, "members": [m.id for m in members]},
+    )
+    send_mail(teacher.email, "badge_issued", user=teacher, badge=badge, url=badge_url(badge.id))
+    return badge
