@@ -160,3 +160,12 @@ def test_api_reads_are_public(seeded: Flask, client: FlaskClient) -> None:
     assert [p["key"] for p in one["evidence_parts"]][:2] == ["P1", "P2"]
     assert client.get("/api/v1/catalog?theme=art").status_code == 422
     assert len(client.get("/api/v1/stacks").get_json()) == 3
+
+
+def test_framework_page_links_to_its_case_package(seeded: Flask, client: FlaskClient) -> None:
+    page = client.get("/frameworks/UDL3").get_data(as_text=True)
+    link = "/api/v1/case/frameworks/UDL3/package"
+    assert link in page
+    package = client.get(link)
+    assert package.status_code == 200
+    assert package.get_json()["CFDocument"]["title"].startswith("Universal Design for Learning")
