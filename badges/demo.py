@@ -8,6 +8,7 @@ the same code paths as in production, run by an in-process RQ worker.
 from __future__ import annotations
 
 import io
+import signal
 import struct
 import zlib
 
@@ -67,11 +68,18 @@ def _png(shade: int) -> bytes:
 
 
 def _run_jobs() -> None:
-    for _ in range(6):
-        db.session.commit()
-        relay_outbox()
-        worker = SimpleWorker([get_queue(name) for name in QUEUES], connection=redis_connection())
-        worker.work(burst=True, logging_level="WARNING")
+    # An RQ worker installs its own SIGINT/SIGTERM handlers; this one runs inside
+    # `microcred serve`, whose handlers must come back afterwards.
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for _ in range(6):
+            db.session.commit()
+            relay_outbox()
+            worker = SimpleWorker([get_queue(name) for name in QUEUES], connection=redis_connection())
+            worker.work(burst=True, logging_level="WARNING")
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _stage(data: bytes) -> StagedFile:
