@@ -530,3 +530,47 @@ def test_reviewers_declare_conflicts_and_are_then_skipped(seeded: Flask) -> None
     drain(seeded)
     assert declaring not in {a.reviewer_id for a in _assignments(seeded, submission_id)}
     assert len(_assignments(seeded, submission_id)) == 2
+
+
+def test_redis_down_while_reviewers_submit_then_the_decision_follows(
+    seeded: Flask, tmp_path
+) -> None:
+    from core.embedded_redis import EmbeddedRedis
+    from tests.conftest import free_port
+
+    reviewer(seeded, "down1@example.org", "Brookside")
+    reviewer(seeded, "down2@example.org", "Hillview")
+    _teacher, submission_id = complete_submission(seeded)
+    drain(seeded)
+    first, second = _assignments(seeded, submission_id)
+    email_of = _emails(seeded)
+    levels = all_levels(seeded, submission_id, "Proficient")
+    clients = [reviewer_client(seeded, email_of[a.reviewer_id]) for a in (first, second)]
+    shared = seeded.config["REDIS_URL"]
+    outage = EmbeddedRedis(tmp_path / "outage", port=free_port(), persist=False)
+    outage.start()
+    seeded.config["REDIS_URL"] = outage.url
+    outage.stop()  # Redis is unreachable from here on
+    try:
+        for (client, headers), assignment in zip(clients, (first, second), strict=True):
+            response = client.post(
+                f"/api/v1/reviews/assignments/{assignment.id}/submit",
+                json={"levels": levels},
+                headers=headers,
+            )
+            assert response.status_code == 200  # the scores are saved
+    finally:
+        seeded.config["REDIS_URL"] = shared
+    assert {a.status for a in _assignments(seeded, submission_id)} == {"submitted"}
+    assert _status(seeded, submission_id) == "in_review"  # no decision without the queue
+    drain(seeded)  # Redis is back: the periodic relay moves the waiting jobs
+    assert _status(seeded, submission_id) == "passed"
+    with seeded.app_context():
+        assert (
+            len(
+                db.session.scalars(
+                    select(Decision).where(Decision.submission_id == submission_id)
+                ).all()
+            )
+            == 1
+        )
