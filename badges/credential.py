@@ -72,6 +72,20 @@ def hashed_email(email: str, salt: str) -> str:
     return "sha256$" + hashlib.sha256((email.strip().lower() + salt).encode()).hexdigest()
 
 
+def identity_objects(email: str, salt: str, name: str) -> list[dict[str, Any]]:
+    """How the subject is identified: a salted hash of the email, and the name."""
+    return [
+        {
+            "type": "IdentityObject",
+            "identityHash": hashed_email(email, salt),
+            "identityType": "emailAddress",
+            "hashed": True,
+            "salt": salt,
+        },
+        {"type": "IdentityObject", "identityHash": name, "identityType": "name", "hashed": False},
+    ]
+
+
 def _level_id(facts: BadgeFacts, criterion: CriterionFact, level: str) -> str:
     return f"{facts.achievement_url}#rubric-{criterion.key}-{level.replace(' ', '-').lower()}"
 
@@ -100,24 +114,9 @@ def _result_description(facts: BadgeFacts, criterion: CriterionFact) -> dict[str
 
 def build_credential(facts: BadgeFacts, status: dict[str, Any]) -> dict[str, Any]:
     """The unsigned credential, ready for a DataIntegrityProof."""
-    identifiers: list[dict[str, Any]] = [
-        {
-            "type": "IdentityObject",
-            "identityHash": hashed_email(facts.email, facts.email_salt),
-            "identityType": "emailAddress",
-            "hashed": True,
-            "salt": facts.email_salt,
-        },
-        {
-            "type": "IdentityObject",
-            "identityHash": facts.name,
-            "identityType": "name",
-            "hashed": False,
-        },
-    ]
     subject: dict[str, Any] = {
         "type": ["AchievementSubject"],
-        "identifier": identifiers,
+        "identifier": identity_objects(facts.email, facts.email_salt, facts.name),
         "creditsEarned": facts.hours,
         "achievement": {
             "id": facts.achievement_url,
@@ -203,21 +202,7 @@ def build_stack_credential(facts: StackFacts, status: dict[str, Any]) -> dict[st
     members = "; ".join(f"{m['code']} {m['title']} ({m['url']})" for m in facts.members)
     subject: dict[str, Any] = {
         "type": ["AchievementSubject"],
-        "identifier": [
-            {
-                "type": "IdentityObject",
-                "identityHash": hashed_email(facts.email, facts.email_salt),
-                "identityType": "emailAddress",
-                "hashed": True,
-                "salt": facts.email_salt,
-            },
-            {
-                "type": "IdentityObject",
-                "identityHash": facts.name,
-                "identityType": "name",
-                "hashed": False,
-            },
-        ],
+        "identifier": identity_objects(facts.email, facts.email_salt, facts.name),
         "creditsEarned": 0,
         "achievement": {
             "id": facts.achievement_url,

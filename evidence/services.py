@@ -268,19 +268,26 @@ def _carry_forward(previous: Submission, submission: Submission) -> None:
             )
 
 
+def _move(
+    submission: Submission, status: SubmissionStatus, action: str, actor_id: int | None
+) -> None:
+    """Change the state and record it in the audit log, with the state before."""
+    before = submission.status
+    submission.status = status
+    audit.record(
+        action,
+        "submission",
+        submission.id,
+        actor_id=actor_id,
+        before={"status": before},
+        after={"status": str(status)},
+    )
+
+
 def withdraw(user: User, submission: Submission) -> Submission:
     if submission.status not in (*EDITABLE, SubmissionStatus.SUBMITTED):
         raise ConflictError("Review has started; the submission can no longer be withdrawn.")
-    before = submission.status
-    submission.status = SubmissionStatus.WITHDRAWN
-    audit.record(
-        "submission.withdrawn",
-        "submission",
-        submission.id,
-        actor_id=user.id,
-        before={"status": before},
-        after={"status": submission.status},
-    )
+    _move(submission, SubmissionStatus.WITHDRAWN, "submission.withdrawn", user.id)
     return submission
 
 
@@ -595,8 +602,7 @@ def submit(user: User, submission: Submission, data: dict[str, Any]) -> Submissi
         raise ConflictError(
             f"{submission.credential_code} is retired; it takes no new submissions."
         )
-    before = submission.status
-    submission.status = SubmissionStatus.SUBMITTED
+    _move(submission, SubmissionStatus.SUBMITTED, "submission.submitted", user.id)
     submission.privacy_attested_at = utcnow()
     submission.submitted_at = utcnow()
     submission.precheck_problems = []
@@ -604,14 +610,6 @@ def submit(user: User, submission: Submission, data: dict[str, Any]) -> Submissi
         "evidence.jobs.precheck_submission",
         submission.id,
         job_id=f"precheck-{submission.id}-{submission.lock_version + 1}",
-    )
-    audit.record(
-        "submission.submitted",
-        "submission",
-        submission.id,
-        actor_id=user.id,
-        before={"status": before},
-        after={"status": submission.status},
     )
     return submission
 
