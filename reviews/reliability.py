@@ -27,6 +27,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from accounts.models import User
+from core.csvsafe import neutralise_formula
 from core.db_types import utcnow
 from core.extensions import db
 from evidence.models import Submission
@@ -275,7 +276,6 @@ def build_report(*, now: datetime | None = None) -> ReliabilityReport:
 
 # --- CSV ---------------------------------------------------------------------------------
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
     "section",
     "key",
@@ -289,14 +289,6 @@ CSV_COLUMNS = (
     "linear_weighted_kappa",
     "ac1",
 )
-
-
-def neutralise_formula(value: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula gets a leading quote.
-    Numbers stay numbers (a negative kappa is not a formula)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _csv_number(value: float | None) -> float | str:
