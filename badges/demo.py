@@ -75,7 +75,9 @@ def _run_jobs() -> None:
         for _ in range(6):
             db.session.commit()
             relay_outbox()
-            worker = SimpleWorker([get_queue(name) for name in QUEUES], connection=redis_connection())
+            worker = SimpleWorker(
+                [get_queue(name) for name in QUEUES], connection=redis_connection()
+            )
             worker.work(burst=True, logging_level="WARNING")
     finally:
         for sig, handler in saved.items():
