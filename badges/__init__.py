@@ -22,7 +22,7 @@ def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from badges import api, bulk_views, cli, demo, views
+    from badges import api, bulk_views, cli, demo, transcript_views, views
     from reviews.signals import decision_made
 
     app.register_blueprint(views.bp)
@@ -31,5 +31,6 @@ def init_app(app: Flask) -> None:
     decision_made.connect(_issue_when_passed)
     register_seeder(app, Seeder("demo badge", demo.earn_demo_badge, demo_only=True))
     bulk_views.register(app)
+    transcript_views.register(app)
     app.cli.add_command(cli.keys)
     app.cli.add_command(cli.verify)

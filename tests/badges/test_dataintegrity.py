@@ -101,6 +101,7 @@ W3C_SIGNED = {
 # serve; the others come from their publishers' repositories (Open Badges:
 # 1EdTech/openbadges-specification) or npm package (did-context).
 SHIPPED_CONTEXT_SHA256 = {
+    "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json": "880f1902d4158f2f33ce06af41b90719977cd1ea337a9de2e41edb3ff5e543d6",
     "https://www.w3.org/ns/credentials/v2": "59955ced6697d61e03f2b2556febe5308ab16842846f5b586d7f1f7adec92734",
     "https://w3id.org/security/data-integrity/v2": "67f21e6e33a6c14e5ccfd2fc7865f7474fb71a04af7e94136cb399dfac8ae8f4",
     "https://w3id.org/security/multikey/v1": "ba2c182de2d92f7e47184bcca8fcf0beaee6d3986c527bf664c195bbc7c58597",
