@@ -22,12 +22,13 @@ def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from badges import api, bulk_views, cli, demo, transcript_views, views
+    from badges import api, bulk_views, cli, demo, doctor, transcript_views, views
     from reviews.signals import decision_made
 
     app.register_blueprint(views.bp)
     register_api(app, api.blp)
     set_role_home(app, "state_verifier", "badges.verifier_home")
+    doctor.register(app)
     decision_made.connect(_issue_when_passed)
     register_seeder(app, Seeder("demo badge", demo.earn_demo_badge, demo_only=True))
     bulk_views.register(app)

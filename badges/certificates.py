@@ -14,6 +14,7 @@ from badges import issuers, pdf, pki
 from badges.models import Badge, Issuer, SigningCertificate
 from core import audit
 from core.extensions import db
+from core.faults import fault_point
 from core.storage import StagedFile, get_storage, new_staging_path
 
 REVIEW_METHOD = "Blind double scoring against the public rubric, with adjudication of disagreements"
@@ -170,5 +171,6 @@ def ensure_certificate(badge: Badge) -> str:
     staged_path.write_bytes(data)
     staged = StagedFile(path=staged_path, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     badge.pdf_sha256 = get_storage().put(staged)
+    fault_point("badges.issue.after_store")  # the PDF is stored, the badge not committed
     db.session.flush()
     return badge.pdf_sha256

@@ -26,6 +26,7 @@ from core import audit
 from core.db_types import utcnow
 from core.errors import ConflictError, InvalidError, NotFoundError
 from core.extensions import db
+from core.faults import fault_point
 from core.mail import send_mail
 from credentials.case import item_uri
 from evidence.models import Submission, SubmissionStatus
@@ -143,6 +144,7 @@ def issue_for_submission(submission_id: int) -> Badge | None:
     signed = dataintegrity.sign(
         unsigned, issuers.secret_key(key), issuers.key_id(key), facts.issued_at
     )
+    fault_point("badges.issue.after_sign")
     badge = Badge(
         id=badge_id,
         teacher_id=submission.teacher_id,

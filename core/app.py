@@ -19,7 +19,7 @@ from werkzeug.exceptions import default_exceptions
 
 from core import config as config_module
 from core.bodies import apply_body_limit
-from core.errors import MicrocredApi, ServiceError
+from core.errors import MicrocredApi, ServiceError, register_outage_handlers
 from core.extensions import babel, csrf, db, limiter, login_manager, migrate
 from core.jobs import PeriodicJob, register_periodic, relay_if_committed
 
@@ -78,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app,
         PeriodicJob("core.jobs.relay_outbox_job", interval=int(app.config["OUTBOX_RELAY_SECONDS"])),
     )
+    register_periodic(app, PeriodicJob("core.recovery.recover_abandoned_jobs_job", interval=60))
     return app
 
 
@@ -122,6 +123,8 @@ def _register_core_routes(app: Flask) -> None:
         http_error = default_exceptions[error.status]()
         http_error.data = {"message": error.message, "errors": error.errors, "code": error.code}
         return app.extensions["microcred_api"].handle_http_exception(http_error)
+
+    register_outage_handlers(app)
 
     @app.after_request
     def _after_request(response: Any) -> Any:

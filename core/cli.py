@@ -93,6 +93,30 @@ def audit_verify() -> None:
         sys.exit(1)
 
 
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON")
+@click.option("--repair", is_flag=True, help="Re-enqueue stuck or abandoned work first, then check")
+@click.option("--check", "only", multiple=True, help="Run only this check (repeatable)")
+@with_appcontext
+def doctor_command(as_json: bool, repair: bool, only: tuple[str, ...]) -> None:
+    """Check the live instance's invariants; exit 1 if any problem is found."""
+    import json
+
+    from core.doctor import all_checks, format_report, run_doctor
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    known = {check.name for check in all_checks(app)}
+    if unknown := set(only) - known:
+        raise click.BadParameter(
+            f"unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}",
+            param_hint="--check",
+        )
+    report = run_doctor(app, repair=repair, only=only)
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
+    if not report.ok:
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="microcred")
 

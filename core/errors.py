@@ -3,14 +3,15 @@ an HTML page that says what to do for everything else."""
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_smorest import Api
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ HTML_ADVICE: dict[int, tuple[str, str]] = {
         "Nothing you sent was lost. Try again in a moment; if it keeps happening, contact support.",
     ),
     503: ("The service is temporarily unavailable", "Try again in a few minutes."),
+    507: ("The server is out of storage space", "Nothing was saved. Try again later."),
 }
 
 
@@ -153,3 +155,60 @@ class ConflictError(ServiceError):
 
 class InvalidError(ServiceError):
     status, code = 422, "invalid"
+
+STORAGE_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def outage_response(api: Api, status: int, code: str, message: str) -> Any:
+    """A 503/507 a person can act on, after rolling back what the request began."""
+    from core.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # the connection itself may be gone; the session is discarded anyway
+        log.warning("rollback after an outage failed", exc_info=True)
+    http_error = default_exceptions[status]()
+    http_error.data = {
+        "message": message,
+        "code": code,
+        "headers": {"Retry-After": "30"},
+    }
+    return api.handle_http_exception(http_error)
+
+
+def register_outage_handlers(app: Flask) -> None:
+    """A lost database connection is a 503 and a full disk a 507: both say that
+    nothing was saved and to try again, never a 500 with a stack trace."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    api = app.extensions["microcred_api"]
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Any:
+        log.error("database unavailable on %s %s: %s", request.method, request.path, error)
+        return outage_response(
+            api,
+            503,
+            "database_unavailable",
+            "The database is unavailable for a moment, so nothing was saved. "
+            "Try again in a minute.",
+        )
+
+    @app.errorhandler(DBAPIError)
+    def _database_disconnected(error: DBAPIError) -> Any:
+        if not error.connection_invalidated:
+            raise error
+        return _database_unavailable(error)  # type: ignore[arg-type]
+
+    @app.errorhandler(OSError)
+    def _storage_full(error: OSError) -> Any:
+        if error.errno not in STORAGE_FULL_ERRNOS:
+            raise error
+        log.error("storage full on %s %s: %s", request.method, request.path, error)
+        return outage_response(
+            api,
+            507,
+            "storage_full",
+            "The server has run out of storage space, so your file was not saved. "
+            "Try again later; if it keeps happening, contact support.",
+        )

@@ -38,3 +38,26 @@ def set_role_home(app: Flask, role: str, endpoint: str) -> None:
 
 def role_home(app: Flask, role: str) -> str | None:
     return app.extensions.get("microcred_role_home", {}).get(role)
+
+
+@dataclass(frozen=True)
+class DoctorCheck:
+    """An invariant ``microcred doctor`` checks on a live database.
+
+    ``run()`` returns the problems found, one sentence each (empty when all is
+    well); ``repair()``, when given, fixes what can be fixed safely (re-enqueues
+    idempotent work) and returns lines saying what it did.
+    """
+
+    name: str
+    description: str
+    run: Callable[[], list[str]]
+    repair: Callable[[], list[str]] | None = None
+
+
+def register_doctor_check(app: Flask, check: DoctorCheck) -> None:
+    app.extensions.setdefault("microcred_doctor_checks", []).append(check)
+
+
+def doctor_checks(app: Flask) -> list[DoctorCheck]:
+    return list(app.extensions.get("microcred_doctor_checks", []))

@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 from flask import Flask, Response, current_app
 
+from core.faults import fault_point
+
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -86,6 +88,7 @@ def append_stream(
                 if digest is not None:
                     digest.update(chunk)
                 handle.write(chunk)
+                fault_point("storage.write")
         except BaseException:
             handle.truncate(start)
             raise
@@ -113,6 +116,7 @@ def stage_stream(stream: BinaryIO, *, limit: int) -> StagedFile:
                     raise UploadTooLarge(limit)
                 digest.update(chunk)
                 handle.write(chunk)
+                fault_point("storage.write")
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -136,6 +140,7 @@ class LocalStorage:
         if target.exists():
             staged.path.unlink(missing_ok=True)
         else:
+            fault_point("storage.put")
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.replace(staged.path, target)
@@ -170,6 +175,7 @@ class S3Storage:
 
     def put(self, staged: StagedFile) -> str:
         if not self.exists(staged.sha256):
+            fault_point("storage.put")
             # upload_file streams from disk in multipart chunks.
             self.client.upload_file(str(staged.path), self.bucket, self._key(staged.sha256))
         staged.path.unlink(missing_ok=True)

@@ -10,9 +10,10 @@ from core.registry import set_role_home
 
 
 def init_app(app: Flask) -> None:
-    from evidence import api, views
+    from evidence import api, doctor, views
 
     app.register_blueprint(views.bp)
     register_api(app, api.blp)
     set_role_home(app, "teacher", "evidence.portfolio")
+    doctor.register(app)
     register_periodic(app, PeriodicJob("evidence.jobs.purge_expired_evidence", cron="17 3 * * *"))

@@ -17,12 +17,13 @@ def _enqueue_assignment(_sender: Any, submission_id: int) -> None:
 
 def init_app(app: Flask) -> None:
     from evidence.signals import submission_complete
-    from reviews import api, calibration_views, demo, services, views
+    from reviews import api, calibration_views, demo, doctor, services, views
 
     app.register_blueprint(views.bp)
     register_api(app, api.blp)
     calibration_views.register(app)
     set_role_home(app, "reviewer", "reviews.queue")
+    doctor.register(app)
     submission_complete.connect(_enqueue_assignment)
     app.extensions["microcred_extra_attempts"] = services.extra_attempts
     app.add_template_global(services.feedback_for, "feedback_for")

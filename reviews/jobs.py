@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.extensions import db
+from core.faults import fault_point
 from core.jobs import job
 from reviews import notifications, services
 
@@ -25,6 +26,7 @@ def assign_waiting() -> int:
 @job
 def decide(submission_id: int) -> str | None:
     decision = services.decide(submission_id)
+    fault_point("reviews.decide.before_commit")  # decided and flushed, not yet committed
     return decision.outcome if decision else None
 
 

@@ -23,6 +23,7 @@ from core import audit
 from core.db_types import utcnow
 from core.errors import ConflictError, InvalidError, NotFoundError
 from core.extensions import db
+from core.faults import fault_point
 from core.jobs import enqueue
 from evidence.models import Submission, SubmissionStatus
 from reviews.calibration import unexpired
@@ -208,6 +209,8 @@ def assign_reviewers(submission_id: int, *, now: datetime | None = None) -> list
     missing = PRIMARY_REVIEWERS - len(_active(submission_id, AssignmentRole.PRIMARY))
     made = []
     for reviewer in eligible_reviewers(submission, now=now)[: max(missing, 0)]:
+        if made:
+            fault_point("reviews.assign.after_first")
         made.append(_assign(submission, reviewer, AssignmentRole.PRIMARY, now=now))
     return made
 
