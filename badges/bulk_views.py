@@ -22,7 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from accounts.models import Role
 from accounts.policy import ADMIN_ROLES, roles_required
 from badges import bulk
-from core.api_support import api_blueprint, get_api, register_api
+from core.api_support import api_blueprint, file_download, get_api, register_api
 from core.errors import ServiceError
 from core.extensions import db, limiter
 from core.jobs import PeriodicJob, register_periodic
@@ -197,6 +197,7 @@ class BulkStatus(MethodView):
     description="One row per row of your file: verdict (valid, not valid, error), reason, "
     "rejection codes and the credential's title, code, issue date and hours. 409 until done."
 )
+@file_download(api_blp, "text/csv", description="The result CSV")
 def bulk_result(bulk_id: str) -> Response:
     """The result CSV of your bulk verification"""
     return _result_response(bulk_id)

@@ -17,7 +17,7 @@ from accounts.models import Role, User
 from accounts.policy import ADMIN_ROLES, login_required, roles_required
 from accounts.schemas import FormSchema
 from badges import transcripts
-from core.api_support import api_blueprint, register_api
+from core.api_support import api_blueprint, file_download, register_api
 from core.db_types import utcnow
 from core.errors import NotFoundError, ServiceError
 from core.extensions import db, limiter
@@ -150,6 +150,16 @@ class NewShareLinkSchema(ShareLinkSchema):
 
 class ShareSchema(Schema):
     shared_with = fields.String(allow_none=True, metadata={"description": "State code or null"})
+
+
+# The API answers JSON unless the `format` query asks for a file.
+documents_export_files = file_download(
+    api_blp,
+    "text/csv",
+    "application/pdf",
+    "application/ld+json",
+    description="The transcript (JSON), or the CSV, signed PDF or CLR 2.0 file `format` asks for",
+)
 
 
 # --- responses -----------------------------------------------------------------------
@@ -358,6 +368,7 @@ class Lookup(MethodView):
     @roles_required(Role.STATE_VERIFIER, *ADMIN_ROLES)
     @api_blp.arguments(LookupQuerySchema, location="query")
     @api_blp.response(200, TranscriptSchema(many=True))
+    @documents_export_files
     def get(self, args: dict[str, Any]) -> Any:
         """Transcripts shared with your state, by licence number and state (verifiers)"""
         matches = transcripts.find_licensees(current_user, args["license_number"], args["state"])
@@ -373,6 +384,7 @@ class Mine(MethodView):
     @login_required
     @api_blp.arguments(FormatSchema, location="query")
     @api_blp.response(200, TranscriptSchema)
+    @documents_export_files
     def get(self, args: dict[str, Any]) -> Any:
         """Your own transcript"""
         return _export(current_user._get_current_object(), args["format"])
@@ -436,6 +448,7 @@ class ByEducator(MethodView):
     @login_required
     @api_blp.arguments(FormatSchema, location="query")
     @api_blp.response(200, TranscriptSchema)
+    @documents_export_files
     def get(self, args: dict[str, Any], teacher_id: int) -> Any:
         """An educator's transcript: your own, one shared with your state, or any (admins)"""
         teacher = transcripts.educator_for(current_user._get_current_object(), teacher_id)
@@ -448,6 +461,7 @@ class Shared(MethodView):
 
     @api_blp.arguments(FormatSchema, location="query")
     @api_blp.response(200, TranscriptSchema)
+    @documents_export_files
     def get(self, args: dict[str, Any], token: str) -> Any:
         """The transcript behind a share link (no sign-in: the link is the permission)"""
         return _export(transcripts.educator_for_token(token), args["format"])

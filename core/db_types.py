@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+from werkzeug.routing import IntegerConverter
+
+# Row ids are 32-bit integers on PostgreSQL; an id beyond that cannot exist.
+MAX_ROW_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:
@@ -41,3 +45,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class RowIdConverter(IntegerConverter):
+    """The ``int`` URL converter of every route: an id beyond the database's integer
+    range matches no route (404) instead of overflowing the query (500)."""
+
+    def __init__(
+        self,
+        map: Any,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int = MAX_ROW_ID,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)

@@ -12,7 +12,7 @@ from marshmallow import fields
 from accounts.models import Role
 from accounts.policy import login_required, roles_required
 from accounts.schemas import FormSchema
-from core.api_support import api_blueprint
+from core.api_support import api_blueprint, file_download
 from core.bodies import allows_large_body
 from core.errors import InvalidError
 from core.extensions import db
@@ -246,6 +246,7 @@ class Withdraw(MethodView):
 @blp.route("/evidence-items/<int:item_id>/file", methods=["GET"])
 @login_required
 @blp.doc(description="The file as an attachment, for its teacher, assigned reviewers and admins.")
+@file_download(blp, "*/*", description="The file, typed from its content")
 def download(item_id: int) -> Any:
     """Download an evidence file"""
     return file_response(current_user, item_id)
@@ -254,6 +255,7 @@ def download(item_id: int) -> Any:
 @blp.route("/me/export", methods=["GET"])
 @login_required
 @blp.doc(description="A zip of everything held about you: a JSON summary and your files.")
+@file_download(blp, "application/zip", description="The zip file")
 def export() -> Any:
     """Export all your data"""
     return export_response(current_user)

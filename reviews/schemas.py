@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from accounts.schemas import FormSchema
+from core.db_types import MAX_ROW_ID
 
 
 class LevelEntrySchema(Schema):
@@ -53,8 +54,10 @@ class ProfileSchema(FormSchema):
 
 
 class ConflictSchema(FormSchema):
-    organization_id = fields.Integer(load_default=None)
-    person_id = fields.Integer(load_default=None)
+    organization_id = fields.Integer(
+        load_default=None, validate=validate.Range(min=1, max=MAX_ROW_ID)
+    )
+    person_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ROW_ID))
     note = fields.String(load_default=None, validate=validate.Length(max=300))
 
 

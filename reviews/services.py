@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from accounts.models import Role, User, UserRole
+from accounts.models import Organization, Role, User, UserRole
 from core import audit
 from core.db_types import utcnow
 from core.errors import ConflictError, InvalidError, NotFoundError
@@ -833,6 +833,12 @@ def add_conflict(
 ) -> ReviewerConflict:
     if not organization_id and not person_id:
         raise InvalidError("Name an organization or a person.")
+    if organization_id and db.session.get(Organization, organization_id) is None:
+        message = f"No organization has the id {organization_id}."
+        raise InvalidError(message, {"organization_id": [message]})
+    if person_id and db.session.get(User, person_id) is None:
+        message = f"No person has the id {person_id}."
+        raise InvalidError(message, {"person_id": [message]})
     conflict = ReviewerConflict(
         reviewer_id=reviewer_id, organization_id=organization_id, person_id=person_id, note=note
     )
