@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db_types import UTCDateTime, utcnow
 from core.extensions import db
+from core.i18n import N_
 
 
 class Role(StrEnum):
@@ -24,11 +25,11 @@ class Role(StrEnum):
     @property
     def label(self) -> str:
         return {
-            Role.TEACHER: "Teacher",
-            Role.REVIEWER: "Reviewer",
-            Role.PROGRAM_ADMIN: "Program admin",
-            Role.STATE_VERIFIER: "State verifier",
-            Role.SITE_ADMIN: "Site admin",
+            Role.TEACHER: N_("Teacher"),
+            Role.REVIEWER: N_("Reviewer"),
+            Role.PROGRAM_ADMIN: N_("Program admin"),
+            Role.STATE_VERIFIER: N_("State verifier"),
+            Role.SITE_ADMIN: N_("Site admin"),
         }[self]
 
 

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from accounts.models import Role, User
 from core.errors import NotFoundError, wants_json
+from core.i18n import _
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,7 +22,7 @@ ADMIN_ROLES = (Role.PROGRAM_ADMIN, Role.SITE_ADMIN)
 def _deny_anonymous() -> Any:
     if wants_json():
         abort(401)
-    flash("Please sign in to continue.", "info")
+    flash(_("Please sign in to continue."), "info")
     return redirect(url_for("accounts.sign_in", next=request.full_path.rstrip("?")))
 
 

@@ -18,6 +18,7 @@ from marshmallow import (
 )
 
 from accounts.models import Role
+from core.i18n import N_, _l
 
 US_STATES = [
     "AL",
@@ -108,17 +109,18 @@ class EmailField(fields.String):
         try:
             checked = validate_email(raw, check_deliverability=False)
         except EmailNotValidError as exc:
-            raise ValidationError(f"Enter a valid email address ({exc}).") from exc
+            # The validator's detail is English only; the sentence a person acts on is translated.
+            raise ValidationError(N_("Enter a valid email address, like name@school.org.")) from exc
         return checked.normalized.lower()
 
 
 def validate_password(value: str) -> None:
     if len(value) < PASSWORD_MIN:
-        raise ValidationError(f"Use at least {PASSWORD_MIN} characters.")
+        raise ValidationError([_l("Use at least %(n)d characters.", n=PASSWORD_MIN)])
     if len(value) > PASSWORD_MAX:
-        raise ValidationError(f"Use at most {PASSWORD_MAX} characters.")
+        raise ValidationError([_l("Use at most %(n)d characters.", n=PASSWORD_MAX)])
     if len(set(value)) < 4:
-        raise ValidationError("Use a less repetitive password.")
+        raise ValidationError(N_("Use a less repetitive password."))
 
 
 class SignInSchema(FormSchema):
@@ -134,13 +136,13 @@ class LicenseMixin(FormSchema):
     license_number = fields.String(
         load_default=None,
         validate=validate.Regexp(
-            r"^[A-Za-z0-9-]{3,40}$", error="Use 3 to 40 letters, digits or hyphens."
+            r"^[A-Za-z0-9-]{3,40}$", error=N_("Use 3 to 40 letters, digits or hyphens.")
         ),
         metadata={"description": "Educator license number, if you have one"},
     )
     license_state = fields.String(
         load_default=None,
-        validate=validate.OneOf(US_STATES, error="Choose a US state or territory code."),
+        validate=validate.OneOf(US_STATES, error=N_("Choose a US state or territory code.")),
         metadata={"description": "Two-letter code of the state that issued the license"},
     )
 
@@ -154,7 +156,7 @@ class LicenseMixin(FormSchema):
     def _license_pair(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("license_number") and not data.get("license_state"):
             raise ValidationError(
-                "Choose the state that issued your license.", field_name="license_state"
+                N_("Choose the state that issued your license."), field_name="license_state"
             )
 
 
@@ -167,7 +169,7 @@ class SignUpSchema(LicenseMixin):
     @validates_schema
     def _passwords_match(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("password") != data.get("password_confirm"):
-            raise ValidationError("The two passwords differ.", field_name="password_confirm")
+            raise ValidationError(N_("The two passwords differ."), field_name="password_confirm")
 
     @post_load
     def _drop_confirm(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
@@ -191,7 +193,7 @@ class PasswordResetSchema(FormSchema):
     @validates_schema
     def _passwords_match(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("password") != data.get("password_confirm"):
-            raise ValidationError("The two passwords differ.", field_name="password_confirm")
+            raise ValidationError(N_("The two passwords differ."), field_name="password_confirm")
 
 
 class ApiTokenCreateSchema(FormSchema):

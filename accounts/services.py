@@ -28,6 +28,7 @@ from core import audit
 from core.db_types import utcnow
 from core.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from core.extensions import db
+from core.i18n import N_
 from core.mail import public_url, send_mail
 
 hasher = PasswordHasher()
@@ -85,8 +86,8 @@ def create_user(
     email = email.strip().lower()
     if find_user_by_email(email) is not None:
         raise ConflictError(
-            "An account with this email already exists. Sign in, or reset your password.",
-            {"email": ["An account with this email already exists."]},
+            N_("An account with this email already exists. Sign in, or reset your password."),
+            {"email": [N_("An account with this email already exists.")]},
         )
     user = User(
         name=name,
@@ -103,7 +104,7 @@ def create_user(
         db.session.flush()
     except IntegrityError as exc:  # two sign-ups racing for one email
         db.session.rollback()
-        raise ConflictError("An account with this email already exists.") from exc
+        raise ConflictError(N_("An account with this email already exists.")) from exc
     audit.record(
         "user.created",
         "user",
@@ -293,13 +294,13 @@ def user_for_reset_token(token: str) -> User:
             token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE"]
         )
     except SignatureExpired as exc:
-        raise InvalidError("This reset link has expired. Ask for a new one.") from exc
+        raise InvalidError(N_("This reset link has expired. Ask for a new one.")) from exc
     except BadSignature as exc:
-        raise InvalidError("This reset link is not valid. Ask for a new one.") from exc
+        raise InvalidError(N_("This reset link is not valid. Ask for a new one.")) from exc
     user = db.session.get(User, int(data.get("uid", 0)))
     # The session token changes with the password, so a link works only once.
     if user is None or not secrets.compare_digest(user.session_token, str(data.get("st"))):
-        raise InvalidError("This reset link was already used. Ask for a new one.")
+        raise InvalidError(N_("This reset link was already used. Ask for a new one."))
     return user
 
 

@@ -35,16 +35,17 @@ from core import jobs
 from core.errors import ServiceError
 from core.extensions import limiter
 from core.forms import flatten_messages, parse_form, safe_next_url
+from core.i18n import N_, _, translate
 from core.registry import role_home
 
 bp = Blueprint("accounts", __name__)
 
 NAV_LABELS = {
-    Role.TEACHER: "My portfolio",
-    Role.REVIEWER: "My review queue",
-    Role.PROGRAM_ADMIN: "Catalog and operations",
-    Role.SITE_ADMIN: "Catalog and operations",
-    Role.STATE_VERIFIER: "Verify a badge",
+    Role.TEACHER: N_("My portfolio"),
+    Role.REVIEWER: N_("My review queue"),
+    Role.PROGRAM_ADMIN: N_("Catalog and operations"),
+    Role.SITE_ADMIN: N_("Catalog and operations"),
+    Role.STATE_VERIFIER: N_("Verify a badge"),
 }
 ROLE_ORDER = (Role.TEACHER, Role.REVIEWER, Role.PROGRAM_ADMIN, Role.SITE_ADMIN, Role.STATE_VERIFIER)
 
@@ -100,9 +101,11 @@ def sign_in() -> Any:
             if user is not None:
                 session.clear()  # a fresh session: no fixation
                 login_user(user, remember=data["remember"])
-                flash(f"Signed in as {user.name}.", "success")
+                flash(_("Signed in as %(name)s.", name=user.name), "success")
                 return redirect(safe_next_url(data.get("next")) or url_for("accounts.index"))
-            errors = {"_schema": ["The email or password is not right. Check both and try again."]}
+            errors = {
+                "_schema": [_("The email or password is not right. Check both and try again.")]
+            }
     status = 422 if errors else 200
     return render_template("accounts/sign_in.html", form=form, errors=errors), status
 
@@ -111,7 +114,7 @@ def sign_in() -> Any:
 def sign_out() -> Any:
     logout_user()
     session.clear()
-    flash("You have signed out.", "success")
+    flash(_("You have signed out."), "success")
     return redirect(url_for("accounts.index"))
 
 
@@ -131,7 +134,7 @@ def sign_up() -> Any:
             else:
                 session.clear()
                 login_user(user)
-                flash("Welcome! Your teacher account is ready.", "success")
+                flash(_("Welcome! Your teacher account is ready."), "success")
                 return redirect(url_for("accounts.index"))
     status = 422 if errors else 200
     return render_template("accounts/sign_up.html", form=form, errors=errors), status
@@ -148,8 +151,10 @@ def forgot_password() -> Any:
         if data is not None:
             services.request_password_reset(data["email"])
             flash(
-                "If an account uses that email, a reset link is on its way. "
-                "It works once, within an hour.",
+                _(
+                    "If an account uses that email, a reset link is on its way. "
+                    "It works once, within an hour."
+                ),
                 "success",
             )
             return redirect(url_for("accounts.sign_in"))
@@ -164,14 +169,14 @@ def reset_password(token: str) -> Any:
     try:
         services.user_for_reset_token(token)
     except ServiceError as exc:
-        flash(exc.message, "error")
+        flash(translate(exc.message), "error")
         return redirect(url_for("accounts.forgot_password"))
     errors: dict[str, Any] = {}
     if request.method == "POST":
         data, errors = parse_form(PasswordResetSchema())
         if data is not None:
             services.reset_password(token, data["password"])
-            flash("Your password is changed. Sign in with the new one.", "success")
+            flash(_("Your password is changed. Sign in with the new one."), "success")
             return redirect(url_for("accounts.sign_in"))
     return render_template("accounts/reset.html", errors=errors), (422 if errors else 200)
 
@@ -203,7 +208,7 @@ def account() -> Any:
         if data is None:
             return _account_page(errors=errors, form=request.form.to_dict()), 422
         services.update_profile(current_user, data)
-        flash("Your profile is saved.", "success")
+        flash(_("Your profile is saved."), "success")
         return redirect(url_for("accounts.account"))
     return _account_page()
 
@@ -222,7 +227,7 @@ def create_token() -> Any:
 @login_required
 def revoke_token(token_id: int) -> Any:
     token = services.revoke_api_token(current_user, token_id)
-    flash(f"Token “{token.name}” is revoked; it no longer works.", "success")
+    flash(_("Token “%(name)s” is revoked; it no longer works.", name=token.name), "success")
     return redirect(url_for("accounts.account"))
 
 

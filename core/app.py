@@ -10,21 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import swagger_ui_bundle
-from flask import Flask, has_request_context, request, send_from_directory
-from flask_login import current_user
+from flask import Flask, request, send_from_directory
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import default_exceptions
 
 from core import config as config_module
+from core import i18n
 from core.bodies import apply_body_limit
 from core.db_types import RowIdConverter
 from core.errors import MicrocredApi, ServiceError, register_outage_handlers
-from core.extensions import babel, csrf, db, limiter, login_manager, migrate
+from core.extensions import csrf, db, limiter, login_manager, migrate
 from core.jobs import PeriodicJob, register_periodic, relay_if_committed
 
-SUPPORTED_LOCALES = ("en", "es")
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
 
@@ -37,19 +36,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-
-
-def select_locale() -> str | None:
-    if not has_request_context():  # jobs rendering mail
-        return None
-    if current_user and getattr(current_user, "is_authenticated", False):
-        preferred = getattr(current_user, "locale", None)
-        if preferred in SUPPORTED_LOCALES:
-            return preferred
-    chosen = request.args.get("lang") or request.cookies.get("lang")
-    if chosen in SUPPORTED_LOCALES:
-        return chosen
-    return request.accept_languages.best_match(SUPPORTED_LOCALES)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -97,7 +83,7 @@ def _init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     login_manager.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    i18n.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", _limiter_storage(app.config["REDIS_URL"]))
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2})
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)

@@ -13,35 +13,48 @@ from flask_smorest import Api
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
+from core.i18n import N_
+
 log = logging.getLogger(__name__)
 
 # What a person should do next, per status. Kept short and concrete.
 HTML_ADVICE: dict[int, tuple[str, str]] = {
-    400: ("We could not use what was sent", "Check the form and try again."),
-    401: ("Please sign in", "Sign in to continue; your work has not been changed."),
+    400: (N_("We could not use what was sent"), N_("Check the form and try again.")),
+    401: (N_("Please sign in"), N_("Sign in to continue; your work has not been changed.")),
     403: (
-        "You do not have access to this page",
-        "If you think you should, ask your program administrator to grant the right role.",
+        N_("You do not have access to this page"),
+        N_("If you think you should, ask your program administrator to grant the right role."),
     ),
-    404: ("Page not found", "Check the address, or go back to your home page."),
-    405: ("That action is not available here", "Go back and use the buttons on the page."),
-    409: ("This changed while you were working", "Reload the page to see the latest version."),
+    404: (N_("Page not found"), N_("Check the address, or go back to your home page.")),
+    405: (N_("That action is not available here"), N_("Go back and use the buttons on the page.")),
+    409: (
+        N_("This changed while you were working"),
+        N_("Reload the page to see the latest version."),
+    ),
     413: (
-        "The upload is too large",
-        "Make the file smaller (for example, compress a video) and try again.",
+        N_("The upload is too large"),
+        N_("Make the file smaller (for example, compress a video) and try again."),
     ),
-    415: ("That file type is not accepted", "Use one of the file types listed on the page."),
-    422: ("Some details need fixing", "Correct the fields marked on the page and try again."),
+    415: (
+        N_("That file type is not accepted"),
+        N_("Use one of the file types listed on the page."),
+    ),
+    422: (
+        N_("Some details need fixing"),
+        N_("Correct the fields marked on the page and try again."),
+    ),
     429: (
-        "Too many attempts",
-        "Wait a minute before trying again. This protects your account.",
+        N_("Too many attempts"),
+        N_("Wait a minute before trying again. This protects your account."),
     ),
     500: (
-        "Something went wrong on our side",
-        "Nothing you sent was lost. Try again in a moment; if it keeps happening, contact support.",
+        N_("Something went wrong on our side"),
+        N_(
+            "Nothing you sent was lost. Try again in a moment; if it keeps happening, contact support."
+        ),
     ),
-    503: ("The service is temporarily unavailable", "Try again in a few minutes."),
-    507: ("The server is out of storage space", "Nothing was saved. Try again later."),
+    503: (N_("The service is temporarily unavailable"), N_("Try again in a few minutes.")),
+    507: (N_("The server is out of storage space"), N_("Nothing was saved. Try again later.")),
 }
 
 
@@ -82,7 +95,7 @@ class MicrocredApi(Api):
             error = InternalServerError() if status == 500 else error
         data: dict[str, Any] = getattr(error, "data", None) or {}
         if isinstance(error, CSRFError):
-            message = (
+            message = N_(
                 "The form expired or was not sent from this site. "
                 "Reload the page and submit it again."
             )
@@ -110,7 +123,7 @@ class MicrocredApi(Api):
                 {"code": code, "status": status, "message": message, "errors": errors}
             )
         else:
-            title, advice = HTML_ADVICE.get(status, (error.name, "Go back and try again."))
+            title, advice = HTML_ADVICE.get(status, (error.name, N_("Go back and try again.")))
             response = Response(
                 render_template(
                     "core/error.html",
@@ -155,6 +168,7 @@ class ConflictError(ServiceError):
 
 class InvalidError(ServiceError):
     status, code = 422, "invalid"
+
 
 STORAGE_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 

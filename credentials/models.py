@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db_types import UTCDateTime, utcnow
 from core.extensions import db
+from core.i18n import N_
 from rubrics.models import RubricVersion, new_identifier
 
 
@@ -31,9 +32,9 @@ class Theme(StrEnum):
     @property
     def label(self) -> str:
         return {
-            Theme.UDL: "Universal Design for Learning",
-            Theme.MTSS: "Multi-Tiered System of Supports",
-            Theme.IPL: "Inclusive personalization",
+            Theme.UDL: N_("Universal Design for Learning"),
+            Theme.MTSS: N_("Multi-Tiered System of Supports"),
+            Theme.IPL: N_("Inclusive personalization"),
         }[self]
 
 
@@ -41,6 +42,10 @@ class CredentialStatus(StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
     RETIRED = "retired"
+
+
+# The statuses as pages show them (through _(status|capitalize)).
+STATUS_LABELS = (N_("Draft"), N_("Published"), N_("Retired"))
 
 
 GRADE_BANDS = ("K-2", "3-5", "6-8", "9-12")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import filetype
 
+from core.i18n import N_, _l
+
 SNIFF_BYTES = 8192
 
 
@@ -105,26 +107,31 @@ def sniff(path: Path, original_name: str) -> FileType:
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if head.startswith((b"MZ", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xce", b"#!")):
-        raise FileTypeError("Programs and scripts are not accepted as evidence.")
+        raise FileTypeError(N_("Programs and scripts are not accepted as evidence."))
     guess = filetype.guess(head)
     extension = Path(original_name).suffix.lower()
     if guess is not None:
         media_type = ALIASES.get(guess.mime, guess.mime)
         if media_type in EXECUTABLE_TYPES:
-            raise FileTypeError("Programs and scripts are not accepted as evidence.")
+            raise FileTypeError(N_("Programs and scripts are not accepted as evidence."))
         found = BY_MEDIA_TYPE.get(media_type)
         if found is None:
-            raise FileTypeError(f"Files of type {media_type} are not accepted.")
+            raise FileTypeError(_l("Files of type %(type)s are not accepted.", type=media_type))
     elif head.startswith(b"{\\rtf"):
         found = BY_MEDIA_TYPE["application/rtf"]
     elif _looks_like_text(head):
         found = BY_MEDIA_TYPE["text/csv" if extension == ".csv" else "text/plain"]
     else:
-        raise FileTypeError("This file's type could not be recognised.")
+        raise FileTypeError(N_("This file's type could not be recognised."))
     if extension not in found.extensions:
         raise FileTypeError(
-            f"The file's content is {found.label}, but its name ends in "
-            f"“{extension or 'nothing'}”. Rename it to end in {found.extensions[0]}."
+            _l(
+                "The file's content is %(kind)s, but its name ends in “%(ending)s”. "
+                "Rename it to end in %(expected)s.",
+                kind=found.label,
+                ending=extension or "…",
+                expected=found.extensions[0],
+            )
         )
     return found
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from accounts.models import User
 from core.db_types import UTCDateTime, utcnow
 from core.extensions import db
+from core.i18n import N_
 from credentials.models import MicroCredential
 
 
@@ -27,13 +28,13 @@ class SubmissionStatus(StrEnum):
     @property
     def label(self) -> str:
         return {
-            "draft": "Draft",
-            "submitted": "Submitted, checking completeness",
-            "incomplete": "Returned: something is missing",
-            "in_review": "In review",
-            "passed": "Earned",
-            "not_yet": "Not yet: feedback ready",
-            "withdrawn": "Withdrawn",
+            "draft": N_("Draft"),
+            "submitted": N_("Submitted, checking completeness"),
+            "incomplete": N_("Returned: something is missing"),
+            "in_review": N_("In review"),
+            "passed": N_("Earned"),
+            "not_yet": N_("Not yet: feedback ready"),
+            "withdrawn": N_("Withdrawn"),
         }[self.value]
 
 

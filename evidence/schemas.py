@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
 from accounts.schemas import FormSchema
+from core.i18n import N_
 
 
 class StartSubmissionSchema(FormSchema):
@@ -39,9 +40,9 @@ class LinkItemSchema(LockSchema):
     @validates("url")
     def _no_credentials(self, value: str, **_kwargs: Any) -> None:
         if "@" in value.split("//", 1)[-1].split("/", 1)[0]:
-            raise ValidationError("Links must not contain a user name or password.")
+            raise ValidationError(N_("Links must not contain a user name or password."))
         if len(value) > 2000:
-            raise ValidationError("Links can be at most 2000 characters.")
+            raise ValidationError(N_("Links can be at most 2000 characters."))
 
 
 class AccessibilitySchema(LockSchema):

@@ -19,6 +19,7 @@ from core import audit
 from core.db_types import utcnow
 from core.errors import ConflictError, InvalidError, NotFoundError, ServiceError
 from core.extensions import db
+from core.i18n import N_, _l
 from core.jobs import enqueue, import_dotted
 from core.storage import (
     StagedFile,
@@ -77,8 +78,11 @@ class PayloadTooLarge(ServiceError):
 
 def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"The file is larger than the limit of {human_size(limit)}. Nothing was kept; "
-        "make it smaller (for example, compress or trim a video) and upload it again."
+        _l(
+            "The file is larger than the limit of %(limit)s. Nothing was kept; "
+            "make it smaller (for example, compress or trim a video) and upload it again.",
+            limit=human_size(limit),
+        )
     )
 
 
@@ -172,12 +176,17 @@ def _part(submission: Submission, part_key: str) -> EvidencePart:
 def _editable(submission: Submission, lock_version: int | None) -> None:
     if submission.status not in EDITABLE:
         raise ConflictError(
-            f"This submission is {submission.status_label.lower()} and cannot be changed now."
+            _l(
+                "This submission cannot be changed now (status: %(status)s).",
+                status=_l(submission.status_label),
+            )
         )
     if lock_version is not None and lock_version != submission.lock_version:
         raise ConflictError(
-            "This submission was changed somewhere else (another tab or device) since you "
-            "opened it. Reload to see the latest version; nothing was overwritten."
+            N_(
+                "This submission was changed somewhere else (another tab or device) since you "
+                "opened it. Reload to see the latest version; nothing was overwritten."
+            )
         )
 
 
@@ -200,21 +209,29 @@ def start_submission(user: User, code: str) -> Submission:
     )
     if open_one is not None:
         raise ConflictError(
-            f"You already have attempt {open_one.attempt} of {code} open. Continue it instead.",
+            _l(
+                "You already have attempt %(n)d of %(code)s open. Continue it instead.",
+                n=open_one.attempt,
+                code=code,
+            ),
             {"submission_id": [str(open_one.id)]},
         )
     if code in earned_codes(user):
-        raise ConflictError(f"You have already earned {code}.")
+        raise ConflictError(_l("You have already earned %(code)s.", code=code))
     missing = [p for p in credential.prerequisites if p not in earned_codes(user)]
     if missing:
         raise InvalidError(
-            "Earn " + ", ".join(missing) + f" before starting {code}.", {"prerequisites": missing}
+            _l("Earn %(codes)s before starting %(code)s.", codes=", ".join(missing), code=code),
+            {"prerequisites": missing},
         )
     used = attempts_used(user, code)
     if used >= credential.max_attempts + extra_attempts(user, code):
         raise InvalidError(
-            f"All {credential.max_attempts} attempts at {code} are used. An administrator "
-            "can grant another attempt.",
+            _l(
+                "All %(n)d attempts at %(code)s are used. An administrator can grant another attempt.",
+                n=credential.max_attempts,
+                code=code,
+            ),
             {"attempts": [f"{used} of {credential.max_attempts} used"]},
         )
     previous = db.session.scalar(
@@ -286,14 +303,14 @@ def _move(
 
 def withdraw(user: User, submission: Submission) -> Submission:
     if submission.status not in (*EDITABLE, SubmissionStatus.SUBMITTED):
-        raise ConflictError("Review has started; the submission can no longer be withdrawn.")
+        raise ConflictError(N_("Review has started; the submission can no longer be withdrawn."))
     _move(submission, SubmissionStatus.WITHDRAWN, "submission.withdrawn", user.id)
     return submission
 
 
 def delete_draft(user: User, submission: Submission) -> None:
     if submission.status != SubmissionStatus.DRAFT:
-        raise ConflictError("Only drafts can be deleted; withdraw a submitted one instead.")
+        raise ConflictError(N_("Only drafts can be deleted; withdraw a submitted one instead."))
     audit.record(
         "submission.deleted",
         "submission",
@@ -424,7 +441,11 @@ def add_file(
             file_type = sniff(staged.path, name)
         except FileTypeError as exc:
             raise UnsupportedFileType(
-                f"{exc} Accepted here: {allowed_labels(list(part.accepted)) or 'no files'}."
+                _l(
+                    "%(problem)s Accepted here: %(kinds)s.",
+                    problem=str(exc),
+                    kinds=allowed_labels(list(part.accepted)) or "—",
+                )
             ) from exc
         _check_accepts(part, file_type.kind, file_type.label)
         _scan_for_viruses(staged.path)
@@ -595,12 +616,12 @@ def submit(user: User, submission: Submission, data: dict[str, Any]) -> Submissi
     _editable(submission, data["lock_version"])
     if not data["privacy_attested"]:
         raise InvalidError(
-            "Confirm that student identifying information is removed or that you have consent.",
-            {"privacy_attested": ["Tick the box to confirm."]},
+            N_("Confirm that student identifying information is removed or that you have consent."),
+            {"privacy_attested": [N_("Tick the box to confirm.")]},
         )
     if submission.credential.status != "published":
         raise ConflictError(
-            f"{submission.credential_code} is retired; it takes no new submissions."
+            _l("%(code)s is retired; it takes no new submissions.", code=submission.credential_code)
         )
     _move(submission, SubmissionStatus.SUBMITTED, "submission.submitted", user.id)
     submission.privacy_attested_at = utcnow()
@@ -614,6 +635,15 @@ def submit(user: User, submission: Submission, data: dict[str, Any]) -> Submissi
     return submission
 
 
+UNREADABLE = N_("%(label)s: “%(name)s” cannot be read; upload it again.")
+
+
+def _problem(part_key: str, text: str, **values: Any) -> dict[str, Any]:
+    """One pre-check problem: the English sentence for the API and the record, plus its
+    message id and values so a page can show it in the reader's language."""
+    return {"part": part_key, "message": text % values, "text": text, "params": values}
+
+
 def precheck_problems(submission: Submission) -> list[dict[str, Any]]:
     """Everything that stops a submission from going to reviewers."""
     problems: list[dict[str, Any]] = []
@@ -621,26 +651,42 @@ def precheck_problems(submission: Submission) -> list[dict[str, Any]]:
     for part in submission.credential.evidence_parts:
         items = submission.items_for(part.key)
         if part.required and len(items) < part.min_count:
-            needed = "some evidence" if part.min_count == 1 else f"at least {part.min_count} items"
-            problems.append(
-                {"part": part.key, "message": f"{part.key} {part.title}: add {needed}."}
-            )
+            label = f"{part.key} {part.title}"
+            if part.min_count == 1:
+                problems.append(
+                    _problem(part.key, N_("%(label)s: add some evidence."), label=label)
+                )
+            else:
+                problems.append(
+                    _problem(
+                        part.key,
+                        N_("%(label)s: add at least %(n)d items."),
+                        label=label,
+                        n=part.min_count,
+                    )
+                )
         for item in items:
             label = f"{part.key} {part.title}"
             if item.kind == ItemKind.TEXT and item.word_count is not None:
                 if part.max_words and item.word_count > part.max_words:
                     problems.append(
-                        {
-                            "part": part.key,
-                            "message": f"{label}: {item.word_count} words; the limit is {part.max_words}.",
-                        }
+                        _problem(
+                            part.key,
+                            N_("%(label)s: %(count)d words; the limit is %(limit)d."),
+                            label=label,
+                            count=item.word_count,
+                            limit=part.max_words,
+                        )
                     )
                 if part.min_words and item.word_count < part.min_words:
                     problems.append(
-                        {
-                            "part": part.key,
-                            "message": f"{label}: {item.word_count} words; write at least {part.min_words}.",
-                        }
+                        _problem(
+                            part.key,
+                            N_("%(label)s: %(count)d words; write at least %(limit)d."),
+                            label=label,
+                            count=item.word_count,
+                            limit=part.min_words,
+                        )
                     )
             if item.kind == ItemKind.FILE and item.file is not None:
                 problems.extend(_file_problems(storage, label, part.key, item))
@@ -654,9 +700,7 @@ def _file_problems(
     assert stored is not None
     name = stored.original_name
     if not storage.exists(stored.sha256):
-        return [
-            {"part": part_key, "message": f"{label}: “{name}” cannot be read; upload it again."}
-        ]
+        return [_problem(part_key, UNREADABLE, label=label, name=name)]
     problems = []
     check = new_staging_path()
     try:
@@ -664,27 +708,37 @@ def _file_problems(
             target.write(source.read(8192))
         if sniff(check, name).media_type != stored.media_type:
             problems.append(
-                {
-                    "part": part_key,
-                    "message": f"{label}: “{name}” is not the type it was when uploaded.",
-                }
+                _problem(
+                    part_key,
+                    N_("%(label)s: “%(name)s” is not the type it was when uploaded."),
+                    label=label,
+                    name=name,
+                )
             )
     except (FileTypeError, OSError):
-        problems.append(
-            {"part": part_key, "message": f"{label}: “{name}” cannot be read; upload it again."}
-        )
+        problems.append(_problem(part_key, UNREADABLE, label=label, name=name))
     finally:
         check.unlink(missing_ok=True)
     if stored.kind == "image" and not (item.alt_text or "").strip():
         problems.append(
-            {
-                "part": part_key,
-                "message": f"{label}: describe the image “{name}” (alt text) for reviewers who use a screen reader.",
-            }
+            _problem(
+                part_key,
+                N_(
+                    "%(label)s: describe the image “%(name)s” (alt text) for reviewers who use a "
+                    "screen reader."
+                ),
+                label=label,
+                name=name,
+            )
         )
     if stored.kind in ("audio", "video") and not (item.transcript or "").strip():
         problems.append(
-            {"part": part_key, "message": f"{label}: add a transcript or captions for “{name}”."}
+            _problem(
+                part_key,
+                N_("%(label)s: add a transcript or captions for “%(name)s”."),
+                label=label,
+                name=name,
+            )
         )
     return problems
 

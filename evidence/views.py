@@ -21,6 +21,7 @@ from core.bodies import allows_large_body
 from core.errors import ServiceError
 from core.extensions import db
 from core.forms import flatten_messages, parse_form
+from core.i18n import N_, _
 from core.storage import UploadTooLarge, human_size, stage_stream
 from evidence import services
 from evidence.downloads import export_response, file_response
@@ -54,7 +55,7 @@ def portfolio() -> Any:
 def start() -> Any:
     data, _errors = parse_form(StartSubmissionSchema())
     if data is None:
-        flash("Choose a micro-credential to start.", "error")
+        flash(N_("Choose a micro-credential to start."), "error")
         return redirect(url_for("credentials.catalog"))
     try:
         submission = services.start_submission(current_user, data["code"])
@@ -66,7 +67,14 @@ def start() -> Any:
             return redirect(url_for("evidence.submission", submission_id=int(open_id[0])))
         return redirect(url_for("credentials.detail", code=data["code"]))
     db.session.commit()
-    flash(f"Attempt {submission.attempt} of {submission.credential.title} started.", "success")
+    flash(
+        _(
+            "Attempt %(n)d of %(title)s started.",
+            n=submission.attempt,
+            title=submission.credential.title,
+        ),
+        "success",
+    )
     return redirect(url_for("evidence.submission", submission_id=submission.id))
 
 
@@ -113,7 +121,7 @@ def add_text(submission_id: int) -> Any:
         submission_id,
         TextItemSchema(),
         lambda s, d: services.add_text(current_user, s, d),
-        "Your response is saved.",
+        N_("Your response is saved."),
     )
 
 
@@ -124,7 +132,7 @@ def add_link(submission_id: int) -> Any:
         submission_id,
         LinkItemSchema(),
         lambda s, d: services.add_link(current_user, s, d),
-        "The link is saved.",
+        N_("The link is saved."),
     )
 
 
@@ -136,7 +144,7 @@ def upload_file(submission_id: int, part_key: str) -> Any:
     data, errors = parse_form(FileMetaSchema())
     upload = request.files.get("file")
     if data is None or upload is None or not upload.filename:
-        errors = errors or {"file": ["Choose a file to upload."]}
+        errors = errors or {"file": [N_("Choose a file to upload.")]}
         return _page(found, 422, errors=errors)
     try:
         staged = stage_stream(upload.stream, limit=current_app.config["FILE_MAX_BYTES"])
@@ -157,7 +165,7 @@ def upload_file(submission_id: int, part_key: str) -> Any:
         found = services.get_own_submission(current_user, submission_id)
         return _page(found, exc.status, errors=exc.errors or {"file": [exc.message]})
     db.session.commit()
-    flash(f"“{services.display_name(upload.filename)}” is uploaded.", "success")
+    flash(_("“%(name)s” is uploaded.", name=services.display_name(upload.filename)), "success")
     return redirect(
         url_for("evidence.submission", submission_id=submission_id) + f"#part-{part_key}"
     )
@@ -170,7 +178,7 @@ def accessibility(submission_id: int, item_id: int) -> Any:
         submission_id,
         AccessibilitySchema(),
         lambda s, d: services.update_accessibility(current_user, s, item_id, d),
-        "The description is saved.",
+        N_("The description is saved."),
     )
 
 
@@ -181,7 +189,7 @@ def remove_item(submission_id: int, item_id: int) -> Any:
         submission_id,
         LockSchema(),
         lambda s, d: services.remove_item(current_user, s, item_id, d["lock_version"]),
-        "The item is removed.",
+        N_("The item is removed."),
     )
 
 
@@ -192,7 +200,7 @@ def submit(submission_id: int) -> Any:
         submission_id,
         SubmitSchema(),
         lambda s, d: services.submit(current_user, s, d),
-        "Submitted. We are checking that everything is there; this page will show the result.",
+        N_("Submitted. We are checking that everything is there; this page will show the result."),
     )
 
 
@@ -203,7 +211,7 @@ def withdraw(submission_id: int) -> Any:
         submission_id,
         LockSchema(),
         lambda s, d: services.withdraw(current_user, s),
-        "The submission is withdrawn.",
+        N_("The submission is withdrawn."),
     )
 
 
@@ -213,7 +221,7 @@ def delete(submission_id: int) -> Any:
     found = services.get_own_submission(current_user, submission_id)
     services.delete_draft(current_user, found)
     db.session.commit()
-    flash("The draft is deleted.", "success")
+    flash(N_("The draft is deleted."), "success")
     return redirect(url_for("evidence.portfolio"))
 
 

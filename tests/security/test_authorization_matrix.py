@@ -118,6 +118,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("evidence_api.upload_bytes", "PATCH"): "teacher",
     ("evidence_api.upload_file", "POST"): "teacher",
     ("health.healthz", "GET"): "public",
+    ("i18n.set_language", "POST"): "public",
     ("reviews.appeal", "POST"): "teacher",
     ("reviews.assign", "POST"): "program_admin|site_admin",
     ("reviews.assign_appeal", "POST"): "program_admin|site_admin",
