@@ -270,6 +270,38 @@ def test_error_pages_follow_the_language(app: Flask) -> None:
     assert "Ir a su página de inicio" in text
 
 
+def test_a_returned_submission_explains_itself_in_spanish(
+    seeded: Flask, client: FlaskClient, signed_in
+) -> None:
+    from tests.evidence.helpers import TeacherSession, png_bytes, words
+    from tests.evidence.test_submissions import _run_precheck
+
+    signed_in(Role.TEACHER)
+    teacher = TeacherSession(client)
+    submission = teacher.start()
+    teacher.text(submission["id"], "P1", words(400))  # over the 300-word limit
+    teacher.upload(submission["id"], "A2", "photo.png", png_bytes())  # no alt text, 1 of 3
+    assert teacher.submit(submission["id"]).get_json()["status"] == "submitted"
+    _run_precheck(seeded)
+    # The API and the stored record keep English ...
+    english = [p["message"] for p in teacher.get(submission["id"])["precheck_problems"]]
+    assert any("400 words; the limit is 300" in m for m in english)
+    # ... and the page says it in the teacher's language.
+    page = client.get(f"/submissions/{submission['id']}", headers=ES)
+    html = page.get_data(as_text=True)
+    text = _text(html)
+    assert _lang(html) == "es"
+    assert "Su entrega fue devuelta: falta algo" in text
+    assert "400 palabras; el límite es 300." in text
+    assert re.search(r"P2 .+: agregue evidencia\.", text)
+    assert re.search(r"A2 .+: agregue al menos 3 elementos\.", text)
+    assert "describa la imagen «photo.png» (texto alternativo)" in text
+    assert "words; the limit" not in text
+    assert "Subir un archivo" in text and "Enviar para evaluación" in text
+    # The upload script gets its messages in Spanish too.
+    assert 'data-message-done="Carga completa."' in html
+
+
 # --- A badge, verified in Spanish ----------------------------------------------------------
 
 

@@ -4,6 +4,15 @@
   "use strict";
   var CHUNK = 8 * 1024 * 1024;
 
+  // The page gives each message in its language (data-message-* on the form).
+  function message(form, name, fallback, values) {
+    var text = form.dataset[name] || fallback;
+    Object.keys(values || {}).forEach(function (key) {
+      text = text.split("{" + key + "}").join(values[key]);
+    });
+    return text;
+  }
+
   function say(form, text) {
     var status = form.querySelector(".upload-status");
     if (status) { status.textContent = text; }
@@ -15,9 +24,11 @@
     return fetch(url, init);
   }
 
-  async function currentOffset(url, token) {
+  async function currentOffset(form, url, token) {
     var response = await request("HEAD", url, token);
-    if (!response.ok) { throw new Error("The upload can no longer be resumed."); }
+    if (!response.ok) {
+      throw new Error(message(form, "messageLost", "The upload can no longer be resumed."));
+    }
     return parseInt(response.headers.get("Upload-Offset") || "0", 10);
   }
 
@@ -35,7 +46,9 @@
     var started = await request("POST", form.dataset.uploadStart, token, JSON.stringify(meta),
       { "Content-Type": "application/json" });
     var startBody = await started.json();
-    if (!started.ok) { throw new Error(startBody.message || "The upload could not start."); }
+    if (!started.ok) {
+      throw new Error(startBody.message || message(form, "messageNotStarted", "The upload could not start."));
+    }
     var url = startBody.upload_url;
     var offset = 0;
     var failures = 0;
@@ -45,20 +58,23 @@
         var response = await request("PATCH", url, token, file.slice(offset, offset + CHUNK), {
           "Content-Type": "application/offset+octet-stream", "Upload-Offset": String(offset)
         });
-        if (response.status === 409) { offset = await currentOffset(url, token); continue; }
+        if (response.status === 409) { offset = await currentOffset(form, url, token); continue; }
         if (!response.ok) {
           var problem = await response.json();
-          throw Object.assign(new Error(problem.message || "The upload failed."), { final: true });
+          throw Object.assign(
+            new Error(problem.message || message(form, "messageFailed", "The upload failed.")),
+            { final: true });
         }
         offset = parseInt(response.headers.get("Upload-Offset"), 10);
         failures = 0;
         progress.value = Math.round((offset / file.size) * 100);
-        say(form, "Uploaded " + progress.value + "% of " + file.name + ".");
+        say(form, message(form, "messageProgress", "Uploaded {percent}% of {name}.",
+          { percent: progress.value, name: file.name }));
       } catch (error) {
         if (error.final || ++failures > 8) { throw error; }
-        say(form, "Connection lost; retrying…");
+        say(form, message(form, "messageRetry", "Connection lost; retrying…"));
         await new Promise(function (done) { setTimeout(done, 1000 * failures); });
-        offset = await currentOffset(url, token);
+        offset = await currentOffset(form, url, token);
       }
     }
   }
@@ -73,7 +89,7 @@
       button.disabled = true;
       try {
         await send(form, input.files[0]);
-        say(form, "Upload complete.");
+        say(form, message(form, "messageDone", "Upload complete."));
         window.location.hash = form.closest("section").id;
         window.location.reload();
       } catch (error) {
