@@ -27,6 +27,7 @@ from core.db_types import utcnow
 from core.errors import ConflictError, InvalidError, NotFoundError
 from core.extensions import db
 from core.faults import fault_point
+from core.transactions import begin_write
 from core.mail import send_mail
 from credentials.case import item_uri
 from evidence.models import Submission, SubmissionStatus
@@ -120,6 +121,7 @@ def _facts(badge_id: str, submission: Submission, decision: Decision) -> BadgeFa
 
 def issue_for_submission(submission_id: int) -> Badge | None:
     """Issue the badge for a passed attempt (idempotent: one per attempt and competency)."""
+    begin_write()  # the savepoint below must not commit on its own (SQLite)
     submission = db.session.get(Submission, submission_id)
     if submission is None or submission.status != SubmissionStatus.PASSED:
         return None

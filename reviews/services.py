@@ -25,6 +25,7 @@ from core.errors import ConflictError, InvalidError, NotFoundError
 from core.extensions import db
 from core.faults import fault_point
 from core.jobs import enqueue
+from core.transactions import begin_write
 from evidence.models import Submission, SubmissionStatus
 from reviews.calibration import unexpired
 from reviews.models import (
@@ -444,6 +445,7 @@ def decide(submission_id: int, *, now: datetime | None = None) -> Decision | Non
     brings in an adjudicator, whose scores decide. Two jobs at the same instant
     are serialised by the row lock, and the unique constraint catches the rest.
     """
+    begin_write()  # the savepoint below must not commit on its own (SQLite)
     submission = _lock_submission(submission_id)
     if submission is None:
         return None

@@ -1,0 +1,1 @@
+"""Fault injection: killed workers, lost Redis, a dropped database, a full disk."""
