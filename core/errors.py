@@ -173,6 +173,11 @@ class InvalidError(ServiceError):
 STORAGE_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
+class InsufficientStorage(HTTPException):
+    code = 507
+    description = "The server has run out of storage space."
+
+
 def outage_response(api: Api, status: int, code: str, message: str) -> Any:
     """A 503/507 a person can act on, after rolling back what the request began."""
     from core.extensions import db
@@ -181,7 +186,7 @@ def outage_response(api: Api, status: int, code: str, message: str) -> Any:
         db.session.rollback()
     except Exception:  # the connection itself may be gone; the session is discarded anyway
         log.warning("rollback after an outage failed", exc_info=True)
-    http_error = default_exceptions[status]()
+    http_error = InsufficientStorage() if status == 507 else default_exceptions[status]()
     http_error.data = {
         "message": message,
         "code": code,
