@@ -8,10 +8,12 @@ import hashlib
 from flask import Flask
 from sqlalchemy import select
 
+from core.doctor import stale_cutoff
 from core.extensions import db
+from core.jobs import enqueue
 from core.registry import DoctorCheck, register_doctor_check
 from core.storage import CHUNK_SIZE, Storage, get_storage
-from evidence.models import StoredFile
+from evidence.models import StoredFile, Submission, SubmissionStatus
 
 
 def blob_problem(storage: Storage, key: str) -> str | None:
@@ -43,7 +45,38 @@ def _blobs() -> list[str]:
     return problems
 
 
+def _unchecked() -> list[int]:
+    return list(
+        db.session.scalars(
+            select(Submission.id).where(
+                Submission.status == SubmissionStatus.SUBMITTED,
+                Submission.submitted_at < stale_cutoff(),
+            )
+        )
+    )
+
+
+def _prechecks() -> list[str]:
+    return [f"attempt {sid} was submitted but never pre-checked" for sid in _unchecked()]
+
+
+def _precheck_again() -> list[str]:
+    waiting = _unchecked()
+    for submission_id in waiting:
+        enqueue("evidence.jobs.precheck_submission", submission_id)
+    return [f"enqueued the pre-check of attempt {sid}" for sid in waiting]
+
+
 def register(app: Flask) -> None:
+    register_doctor_check(
+        app,
+        DoctorCheck(
+            "prechecks",
+            "no submitted attempt waits for its completeness pre-check past the stale limit",
+            _prechecks,
+            _precheck_again,
+        ),
+    )
     register_doctor_check(
         app,
         DoctorCheck(
