@@ -19,7 +19,7 @@ from werkzeug.exceptions import default_exceptions
 from core import config as config_module
 from core import i18n
 from core.bodies import apply_body_limit
-from core.db_types import RowIdConverter
+from core.db_types import BoundedIntegerConverter
 from core.errors import MicrocredApi, ServiceError, register_outage_handlers
 from core.extensions import csrf, db, limiter, login_manager, migrate
 from core.jobs import PeriodicJob, register_periodic, relay_if_committed
@@ -51,7 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(Path(__file__).parent / "static"),
         static_url_path="/static",
     )
-    app.url_map.converters["int"] = RowIdConverter
+    app.url_map.converters["int"] = BoundedIntegerConverter
     app.config.update(config_module.load_config(instance_path, overrides))
     config_module.check_production(app.config)
     if not app.config["REDIS_URL"]:

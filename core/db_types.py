@@ -47,7 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class RowIdConverter(IntegerConverter):
+class BoundedIntegerConverter(IntegerConverter):
     """The ``int`` URL converter of every route: an id beyond the database's integer
     range matches no route (404) instead of overflowing the query (500)."""
 
