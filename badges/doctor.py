@@ -17,7 +17,7 @@ from badges.verification import verify_credential
 from core.doctor import stale_cutoff
 from core.extensions import db
 from core.jobs import enqueue, redis_connection
-from core.registry import DoctorCheck, register_doctor_check
+from core.registry import DoctorCheck, register_doctor_check, register_stored_file_column
 from core.storage import get_storage
 from evidence.doctor import blob_problem
 from evidence.models import Submission, SubmissionStatus
@@ -189,6 +189,8 @@ def _certificates() -> list[str]:
 
 
 def register(app: Flask) -> None:
+    """Doctor checks, and the files a backup must carry."""
+    register_stored_file_column(app, "badges", "pdf_sha256")
     for check in (
         DoctorCheck(
             "badges-issued",

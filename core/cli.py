@@ -4,6 +4,7 @@ commands (``db upgrade``, ``routes``, ``shell``)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -114,6 +115,48 @@ def doctor_command(as_json: bool, repair: bool, only: tuple[str, ...]) -> None:
     report = run_doctor(app, repair=repair, only=only)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
     if not report.ok:
+        sys.exit(1)
+
+
+@cli.command("backup")
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(destination: Path) -> None:
+    """Back up the database, evidence files and certificates to a new folder."""
+    from core.backup import BackupError, backup
+
+    try:
+        summary = backup(current_app._get_current_object(), destination)  # type: ignore[attr-defined]
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"Backed up {sum(summary.rows.values())} rows in {len(summary.rows)} tables and "
+        f"{summary.files} files ({summary.bytes} bytes) to {summary.path}; "
+        "manifest.json holds their SHA-256."
+    )
+
+
+@cli.command("restore")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the data of a non-empty instance")
+@with_appcontext
+def restore_command(source: Path, force: bool) -> None:
+    """Restore a backup into this (empty) instance, then verify it with the doctor."""
+    from core.backup import BackupError, restore
+    from core.doctor import format_report
+
+    try:
+        summary = restore(current_app._get_current_object(), source, force=force)  # type: ignore[attr-defined]
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for note in summary.notes:
+        click.echo(f"NOTE  {note}")
+    click.echo(
+        f"Restored {sum(summary.rows.values())} rows and {summary.files} files from {source}."
+    )
+    assert summary.doctor is not None
+    click.echo(format_report(summary.doctor))
+    if not summary.doctor.ok:
         sys.exit(1)
 
 

@@ -61,3 +61,30 @@ def register_doctor_check(app: Flask, check: DoctorCheck) -> None:
 
 def doctor_checks(app: Flask) -> list[DoctorCheck]:
     return list(app.extensions.get("microcred_doctor_checks", []))
+
+
+@dataclass(frozen=True)
+class StoredFileColumn:
+    """A column holding storage keys (SHA-256) of files a backup must carry."""
+
+    table: str
+    column: str
+
+
+def register_stored_file_column(app: Flask, table: str, column: str) -> None:
+    app.extensions.setdefault("microcred_stored_file_columns", []).append(
+        StoredFileColumn(table, column)
+    )
+
+
+def stored_file_columns(app: Flask) -> list[StoredFileColumn]:
+    return list(app.extensions.get("microcred_stored_file_columns", []))
+
+
+def register_restore_hook(app: Flask, hook: Callable[[], list[str]]) -> None:
+    """Run after ``microcred restore`` has loaded the rows (rebuild derived data)."""
+    app.extensions.setdefault("microcred_restore_hooks", []).append(hook)
+
+
+def restore_hooks(app: Flask) -> list[Callable[[], list[str]]]:
+    return list(app.extensions.get("microcred_restore_hooks", []))

@@ -9,9 +9,10 @@ from core.registry import Seeder, register_seeder
 
 
 def init_app(app: Flask) -> None:
-    from credentials import api, case_api, seed, views
+    from credentials import api, case_api, operations, seed, views
 
     app.register_blueprint(views.bp)
     register_api(app, api.blp)
     case_api.register(app)
     register_seeder(app, Seeder("catalog", seed.seed_catalog))
+    operations.register(app)

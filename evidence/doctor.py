@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.doctor import stale_cutoff
 from core.extensions import db
 from core.jobs import enqueue
-from core.registry import DoctorCheck, register_doctor_check
+from core.registry import DoctorCheck, register_doctor_check, register_stored_file_column
 from core.storage import CHUNK_SIZE, Storage, get_storage
 from evidence.models import StoredFile, Submission, SubmissionStatus
 
@@ -68,6 +68,8 @@ def _precheck_again() -> list[str]:
 
 
 def register(app: Flask) -> None:
+    """Doctor checks, and the files a backup must carry."""
+    register_stored_file_column(app, "stored_files", "sha256")
     register_doctor_check(
         app,
         DoctorCheck(

@@ -1,0 +1,339 @@
+"""``microcred backup DEST`` and ``microcred restore SRC``.
+
+A backup is a folder: ``db/<table>.jsonl`` (every row of every table, in
+foreign-key order), ``blobs/<sha256>`` (every evidence file and certificate PDF
+the rows refer to, from local or S3 storage) and ``manifest.json`` with the
+SHA-256 of each of those files, the schema revision and the row counts.
+
+The dump is logical (rows through SQLAlchemy), not ``pg_dump`` or a SQLite file
+copy: one format for both databases, no server-version match between the dump
+tool and the server, and a SQLite instance can be restored into PostgreSQL. It
+is consistent: SQLite is first copied with its online backup API, PostgreSQL
+is read in one REPEATABLE READ transaction.
+
+Restore checks the whole manifest before it writes anything, refuses a target
+that holds data (unless ``force``), loads the rows in one transaction, stores
+the files, rebuilds derived data (the domains' restore hooks) and then runs
+``microcred doctor``, which verifies every badge and every file's hash.
+Keep SECRET_KEY and BADGE_KEY_SECRET apart from the backup: the issuers'
+signing keys in it are encrypted with them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import JSON, Connection, Table, create_engine, func, select, text
+
+from core.db_types import utcnow
+from core.doctor import DoctorReport, run_doctor
+from core.extensions import db
+from core.registry import restore_hooks, stored_file_columns
+from core.storage import CHUNK_SIZE, StagedFile, get_storage, new_staging_path
+
+FORMAT = "microcred-backup/1"
+BATCH = 500
+
+
+class BackupError(Exception):
+    """The backup cannot be made or restored; the message says why."""
+
+
+@dataclass
+class BackupSummary:
+    path: Path
+    rows: dict[str, int]
+    files: int
+    bytes: int
+
+
+@dataclass
+class RestoreSummary:
+    rows: dict[str, int]
+    files: int
+    notes: list[str] = field(default_factory=list)
+    doctor: DoctorReport | None = None
+
+
+# --- Values -----------------------------------------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, bytes | memoryview):
+        return {"$b64": base64.b64encode(bytes(value)).decode()}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        if "$dt" in value:
+            return datetime.fromisoformat(value["$dt"])
+        if "$b64" in value:
+            return base64.b64decode(value["$b64"])
+    return value
+
+
+def _row_to_json(table: Table, row: dict[str, Any]) -> str:
+    encoded = {
+        name: value if isinstance(table.c[name].type, JSON) else _encode(value)
+        for name, value in row.items()
+    }
+    return json.dumps(encoded, ensure_ascii=False, separators=(",", ":"))
+
+
+def _row_from_json(table: Table, line: str) -> dict[str, Any]:
+    raw = json.loads(line)
+    return {
+        name: value if isinstance(table.c[name].type, JSON) else _decode(value)
+        for name, value in raw.items()
+    }
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _head_revision(app: Flask) -> str | None:
+    config = app.extensions["migrate"].migrate.get_config()
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _current_revision(connection: Connection) -> str | None:
+    try:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # no alembic_version table: an empty database
+        connection.rollback()
+        return None
+
+
+# --- Backup -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _snapshot() -> Iterator[Connection]:
+    """A connection that sees one consistent state of the database."""
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            copy = Path(folder) / "snapshot.db"
+            source = engine.raw_connection()
+            try:
+                target = sqlite3.connect(copy)
+                source.driver_connection.backup(target)  # type: ignore[union-attr]
+                target.close()
+            finally:
+                source.close()
+            snapshot_engine = create_engine(f"sqlite:///{copy}")
+            try:
+                with snapshot_engine.connect() as connection:
+                    yield connection
+            finally:
+                snapshot_engine.dispose()
+        return
+    with (
+        engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection,
+        connection.begin(),
+    ):
+        yield connection
+
+
+def backup(app: Flask, destination: Path) -> BackupSummary:
+    """Write a backup of the database and its files to ``destination`` (a new folder)."""
+    destination = Path(destination)
+    if destination.exists() and any(destination.iterdir()):
+        raise BackupError(f"{destination} is not empty; give a new folder for the backup.")
+    (destination / "db").mkdir(parents=True, exist_ok=True)
+    (destination / "blobs").mkdir(exist_ok=True)
+    key_columns: dict[str, list[str]] = {}
+    for entry in stored_file_columns(app):
+        key_columns.setdefault(entry.table, []).append(entry.column)
+    files: dict[str, str] = {}
+    rows: dict[str, int] = {}
+    keys: set[str] = set()
+    with _snapshot() as connection:
+        revision = _current_revision(connection)
+        for table in db.metadata.sorted_tables:
+            path = destination / "db" / f"{table.name}.jsonl"
+            count = 0
+            with path.open("w", encoding="utf-8") as out:
+                result = connection.execute(
+                    table.select().order_by(*table.primary_key.columns)
+                ).mappings()
+                for row in result:
+                    out.write(_row_to_json(table, dict(row)) + "\n")
+                    count += 1
+                    keys.update(row[c] for c in key_columns.get(table.name, []) if row[c])
+            rows[table.name] = count
+            files[f"db/{table.name}.jsonl"] = _sha256_file(path)
+    storage = get_storage()
+    total = 0
+    for key in sorted(keys):
+        target = destination / "blobs" / key
+        if not storage.exists(key):
+            raise BackupError(f"file {key} is referenced by the database but missing in storage")
+        with storage.open(key) as source, target.open("wb") as out:
+            shutil.copyfileobj(source, out, CHUNK_SIZE)
+        digest = _sha256_file(target)
+        if digest != key:
+            raise BackupError(f"file {key} in storage is corrupted (its SHA-256 is {digest})")
+        files[f"blobs/{key}"] = digest
+        total += target.stat().st_size
+    manifest = {
+        "format": FORMAT,
+        "created_at": utcnow().isoformat(),
+        "alembic_revision": revision,
+        "database": db.engine.dialect.name,
+        "public_base_url": app.config.get("PUBLIC_BASE_URL") or "",
+        "tables": [table.name for table in db.metadata.sorted_tables],
+        "rows": rows,
+        "files": files,
+    }
+    (destination / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return BackupSummary(destination, rows, len(keys), total)
+
+
+# --- Restore ----------------------------------------------------------------------------------
+
+
+def read_verified_manifest(source: Path) -> dict[str, Any]:
+    """The manifest, once every file it lists is present with its SHA-256 (and no other)."""
+    source = Path(source)
+    try:
+        manifest = json.loads((source / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{source} has no readable manifest.json ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"not a {FORMAT} backup (format {manifest.get('format')!r})")
+    problems = []
+    listed = manifest.get("files") or {}
+    for name, expected in sorted(listed.items()):
+        path = source / name
+        if ".." in Path(name).parts or not path.is_file():
+            problems.append(f"{name} is missing")
+        elif _sha256_file(path) != expected:
+            problems.append(f"{name} does not match its SHA-256 in the manifest (altered)")
+    present = {str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()} - {
+        "manifest.json"
+    }
+    problems += [f"{name} is not in the manifest" for name in sorted(present - set(listed))]
+    expected_tables = {f"db/{name}.jsonl" for name in manifest.get("tables", [])}
+    problems += [f"{name} is missing" for name in sorted(expected_tables - set(listed))]
+    if problems:
+        raise BackupError("the backup fails its manifest check: " + "; ".join(problems))
+    return manifest
+
+
+def _has_data(connection: Connection) -> list[str]:
+    found = []
+    for table in db.metadata.sorted_tables:
+        if connection.execute(select(func.count()).select_from(table)).scalar():
+            found.append(table.name)
+    return found
+
+
+def _reset_sequences(connection: Connection) -> None:
+    """PostgreSQL: the next id after the restored ones."""
+    for table in db.metadata.sorted_tables:
+        columns = list(table.primary_key.columns)
+        if len(columns) != 1:
+            continue
+        sequence = connection.execute(
+            text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": columns[0].name}
+        ).scalar()
+        if sequence:
+            connection.execute(
+                text(  # names from our own metadata, not from input
+                    f'SELECT setval(:s, COALESCE((SELECT MAX("{columns[0].name}") '  # noqa: S608
+                    f'FROM "{table.name}"), 0) + 1, false)'
+                ),
+                {"s": sequence},
+            )
+
+
+def restore(app: Flask, source: Path, *, force: bool = False) -> RestoreSummary:
+    """Restore ``source`` into this (empty) instance, then check it with the doctor."""
+    source = Path(source)
+    manifest = read_verified_manifest(source)
+    head = _head_revision(app)
+    if manifest.get("alembic_revision") != head:
+        raise BackupError(
+            f"the backup has schema revision {manifest.get('alembic_revision')}, this service "
+            f"{head}; restore with the version that made it, then upgrade"
+        )
+    known = {table.name for table in db.metadata.sorted_tables}
+    if unknown := set(manifest["tables"]) - known:
+        raise BackupError(f"the backup has tables this service does not: {sorted(unknown)}")
+    summary = RestoreSummary(rows={}, files=0)
+    base_url = app.config.get("PUBLIC_BASE_URL") or ""
+    if manifest.get("public_base_url", "") != base_url:
+        summary.notes.append(
+            f"PUBLIC_BASE_URL is {base_url!r}, the backup's was "
+            f"{manifest.get('public_base_url')!r}: badges verify only at their own address"
+        )
+    with db.engine.connect() as connection:
+        revision = _current_revision(connection)
+    if revision is None:
+        upgrade()  # an empty database gets the schema first
+    elif revision != head:
+        raise BackupError("the target database is not at the current schema; upgrade it first")
+    with db.engine.connect() as connection:
+        if (busy := _has_data(connection)) and not force:
+            raise BackupError(
+                f"the target instance already holds data (in {', '.join(busy[:5])}…); "
+                "restore into an empty one, or pass --force to replace everything"
+            )
+    storage = get_storage()
+    for name in manifest["files"]:
+        if name.startswith("blobs/"):
+            staged_path = new_staging_path()
+            shutil.copyfile(source / name, staged_path)
+            key = Path(name).name
+            storage.put(StagedFile(staged_path, key, staged_path.stat().st_size))
+            summary.files += 1
+    with db.engine.begin() as connection:
+        if force:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+        for table in db.metadata.sorted_tables:
+            if table.name not in manifest["tables"]:
+                continue
+            count = 0
+            with (source / "db" / f"{table.name}.jsonl").open(encoding="utf-8") as lines:
+                batch = []
+                for line in lines:
+                    batch.append(_row_from_json(table, line))
+                    if len(batch) >= BATCH:
+                        connection.execute(table.insert(), batch)
+                        count += len(batch)
+                        batch = []
+                if batch:
+                    connection.execute(table.insert(), batch)
+                    count += len(batch)
+            summary.rows[table.name] = count
+        if connection.dialect.name == "postgresql":
+            _reset_sequences(connection)
+    for hook in restore_hooks(app):
+        summary.notes += hook()
+    db.session.commit()
+    summary.doctor = run_doctor(app)
+    return summary

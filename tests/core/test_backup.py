@@ -1,0 +1,119 @@
+"""``microcred backup`` / ``microcred restore``: a backup restored into an empty
+instance verifies every badge and file; a tampered backup is refused untouched."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.cli import ScriptInfo
+from sqlalchemy import create_engine, select, text
+
+from badges.models import Badge
+from badges.verification import verify_credential, verify_pdf
+from core.app import create_app
+from core.cli import cli
+from core.config import sqlalchemy_url
+from core.extensions import db
+from core.storage import get_storage
+from evidence.models import EvidenceItem, StoredFile
+from tests.badges.test_issuance import _passed
+from tests.conftest import make_config
+
+
+def run_cli(app: Flask, *args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app))
+
+
+@pytest.fixture
+def empty_instance(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Flask]:
+    """A second instance: its own empty database (file or schema) and storage."""
+    admin = None
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'restored.db'}"
+    else:
+        base = database_url.split("?", 1)[0]
+        schema = f"restore_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(sqlalchemy_url(base), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{base}?options=-csearch_path%3D{schema}"
+    app = create_app(make_config(tmp_path / "restored", url, redis_url))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if admin is not None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _holdings(app: Flask) -> dict[str, Any]:
+    with app.app_context():
+        return {
+            "badges": sorted(db.session.scalars(select(Badge.id))),
+            "files": sorted(db.session.scalars(select(StoredFile.sha256))),
+            "items": db.session.query(EvidenceItem).count(),
+        }
+
+
+def test_backup_restores_into_an_empty_instance_and_every_badge_verifies(
+    seeded: Flask, empty_instance: Flask, tmp_path: Path
+) -> None:
+    _passed(seeded)
+    original = _holdings(seeded)
+    assert len(original["badges"]) == 1 and original["files"]
+
+    made = run_cli(seeded, "backup", str(tmp_path / "backup"))
+    assert made.exit_code == 0, made.output
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    with seeded.app_context():
+        pdf = db.session.scalar(select(Badge.pdf_sha256))
+    assert f"blobs/{pdf}" in manifest["files"]
+    assert all(f"blobs/{sha}" in manifest["files"] for sha in original["files"])
+
+    restored = run_cli(empty_instance, "restore", str(tmp_path / "backup"))
+    assert restored.exit_code == 0, restored.output
+    assert "checks passed" in restored.output
+    assert _holdings(empty_instance) == original
+    with empty_instance.app_context(), empty_instance.test_request_context():
+        for badge in db.session.scalars(select(Badge)):
+            assert verify_credential(json.loads(badge.credential_json)).valid
+            with get_storage().open(badge.pdf_sha256) as handle:
+                report = verify_pdf(handle.read())
+            assert report.valid, report.as_dict()
+
+    again = run_cli(empty_instance, "restore", str(tmp_path / "backup"))
+    assert again.exit_code != 0
+    assert "already holds data" in again.output
+
+
+@pytest.mark.parametrize("target", ["db/badges.jsonl", "blob"])
+def test_a_tampered_backup_is_refused_before_anything_is_written(
+    seeded: Flask, empty_instance: Flask, tmp_path: Path, target: str
+) -> None:
+    _passed(seeded)
+    assert run_cli(seeded, "backup", str(tmp_path / "backup")).exit_code == 0
+    if target == "blob":
+        target = next(
+            name
+            for name in json.loads((tmp_path / "backup" / "manifest.json").read_text())["files"]
+            if name.startswith("blobs/")
+        )
+    path = tmp_path / "backup" / target
+    path.write_bytes(path.read_bytes().replace(b"a", b"b", 1))
+
+    refused = run_cli(empty_instance, "restore", str(tmp_path / "backup"))
+    assert refused.exit_code != 0
+    assert f"{target} does not match its SHA-256" in refused.output
+    with empty_instance.app_context():
+        tables = db.inspect(db.engine).get_table_names()
+    assert "badges" not in tables  # not even the schema was created
+    assert not Path(empty_instance.config["STORAGE_PATH"]).exists()
