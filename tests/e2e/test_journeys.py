@@ -186,6 +186,8 @@ def test_full_journey(
         expect(reviewer.page.get_by_role("heading", level=1)).to_have_text("My review queue")
         if number == 1:
             reviewer.auditor.assert_reflows(reviewer.page, "review queue")
+            if mode == "mouse":
+                reviewer.auditor.screenshot(reviewer.page, "home-reviewer")
         row = (
             reviewer.page.get_by_role("row").filter(has_text=plan.code).filter(has_text="To score")
         )
@@ -301,7 +303,12 @@ def test_full_journey(
     expect(admin.field("Reason (the educator is told)")).to_be_visible()
     admin.auditor.audit(admin.page, "revocation form")
 
-    assert len(teacher.auditor.audited) >= 30, teacher.auditor.audited
+    auditor = teacher.auditor
+    (screenshots / f"audited-{mode}.txt").write_text(
+        "".join(f"audited {page}\n" for page in auditor.audited)
+        + "".join(f"same as an audited page {page}\n" for page in auditor.skipped)
+    )
+    assert len(auditor.audited) >= 30, auditor.audited
 
 
 def score_every_criterion(reviewer: Driver, who: str) -> None:
