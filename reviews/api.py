@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
 from flask.views import MethodView
 from flask_login import current_user
 
@@ -25,6 +26,7 @@ from reviews.schemas import (
     ExtraAttemptSchema,
     ManualAssignSchema,
     ProfileSchema,
+    QueueQuerySchema,
     ScoresSchema,
 )
 
@@ -42,10 +44,18 @@ admin_only = roles_required(*ADMIN_ROLES)
 @blp.route("/reviews/assignments")
 class Assignments(MethodView):
     @reviewer_only
+    @blp.arguments(QueueQuerySchema, location="query")
     @blp.response(200, AssignmentSchema(many=True))
-    def get(self) -> Any:
-        """Your open and submitted reviews, by due date"""
-        return services.my_queue(current_user)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Your open reviews by due date (page 1), then your submitted ones, newest first,
+        20 a page; the Link header names the next page while there is one"""
+        queue = services.my_queue(current_user, args["sort"], args["page"])
+        if queue.has_more:
+            next_url = url_for(
+                "reviews_api.Assignments", page=queue.page + 1, sort=args["sort"], _external=True
+            )
+            return queue.assignments, 200, {"Link": f'<{next_url}>; rel="next"'}
+        return queue.assignments
 
 
 @blp.route("/reviews/assignments/<int:assignment_id>")

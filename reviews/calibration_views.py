@@ -22,6 +22,7 @@ from flask import (
 from flask.views import MethodView
 from flask_login import current_user
 from marshmallow import Schema, fields
+from sqlalchemy import select
 
 from accounts.models import Role
 from accounts.policy import ADMIN_ROLES, is_admin, roles_required
@@ -29,6 +30,8 @@ from core.api_support import api_blueprint, register_api
 from core.db_types import utcnow
 from core.errors import NotFoundError, ServiceError
 from core.extensions import db
+from core.jobs import enqueue
+from core.models import OutboxMessage
 from credentials.models import Theme
 from evidence.downloads import stream_file
 from evidence.filetypes import extension_for
@@ -200,10 +203,37 @@ def admin_mark_anchor() -> Any:
     return redirect(url_for("reviews_calibration.admin_calibration"))
 
 
+REPORT_PENDING = (
+    "The reliability report has not been computed yet. It is being computed now; "
+    "try again in a minute."
+)
+
+
+def _stored_report() -> reliability.ReliabilityReport | None:
+    """The latest snapshot; before the first one, ask the job for it."""
+    report = reliability.latest_report()
+    if report is None:
+        # At most one request a minute asks (the outbox keeps job ids unique).
+        job_id = f"reliability-first-{utcnow():%Y%m%d%H%M}"
+        if not db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.job_id == job_id)):
+            enqueue("reviews.jobs.refresh_reliability", job_id=job_id)
+            db.session.commit()
+    return report
+
+
+def _required_report() -> reliability.ReliabilityReport:
+    report = _stored_report()
+    if report is None:
+        raise NotFoundError(REPORT_PENDING)
+    return report
+
+
 @bp.get("/admin/reliability")
 @admin_only
 def admin_reliability() -> Any:
-    report = reliability.build_report()
+    report = _stored_report()
+    if report is None:
+        return render_template("reviews/reliability_report.html", report=None)
     return render_template(
         "reviews/reliability_report.html",
         report=report,
@@ -211,13 +241,15 @@ def admin_reliability() -> Any:
             report.monthly, minimum=report.minimum_exact, chart_id="monthly-agreement"
         ),
         drift_window_days=reliability.DRIFT_WINDOW.days,
+        pair_min_attempts=reliability.PAIR_MIN_ATTEMPTS,
+        pairs_shown=reliability.PAIRS_SHOWN,
     )
 
 
 @bp.get("/admin/reliability.csv")
 @admin_only
 def admin_reliability_csv() -> Any:
-    return _csv_response(reliability.build_report())
+    return _csv_response(_required_report())
 
 
 # --- Reviewer pages ------------------------------------------------------------------
@@ -396,6 +428,9 @@ class ReliabilityReportSchema(Schema):
     by_credential = fields.List(fields.Nested(ReliabilityRowSchema))
     by_criterion = fields.List(fields.Nested(ReliabilityRowSchema))
     monthly = fields.List(fields.Nested(ReliabilityRowSchema))
+    pair_window = fields.Integer()
+    by_pair = fields.List(fields.Nested(ReliabilityRowSchema))
+    checks = fields.List(fields.Nested(ReliabilityRowSchema))
     drift_alerts = fields.List(fields.Nested(DriftAlertSchema))
 
 
@@ -501,8 +536,10 @@ class Reliability(MethodView):
     @api_blp.response(200, ReliabilityReportSchema)
     def get(self) -> Any:
         """Agreement between paired reviewers: overall, per reviewer, credential,
-        criterion and month, with drift alerts"""
-        return reliability.build_report().as_dict()
+        criterion, month and reviewer pair (their last pair_window attempts together),
+        agreement with check submissions' known levels, and drift alerts; as computed at
+        generated_at by the hourly job"""
+        return _required_report().as_dict()
 
 
 @api_blp.route("/reliability.csv")
@@ -511,4 +548,4 @@ class ReliabilityCsv(MethodView):
     @api_blp.response(200, {"type": "string"}, content_type="text/csv")
     def get(self) -> Any:
         """The reliability report as CSV (text cells safe to open in a spreadsheet)"""
-        return _csv_response(reliability.build_report())
+        return _csv_response(_required_report())

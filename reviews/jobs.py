@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.extensions import db
 from core.faults import fault_point
 from core.jobs import job
-from reviews import notifications, services
+from reviews import notifications, reliability, services
 
 
 @job
@@ -38,3 +38,10 @@ def check_deadlines() -> dict[str, int]:
 @job
 def send_digests() -> int:
     return notifications.send_digests()
+
+
+@job
+def refresh_reliability() -> int:
+    """Recompute the reliability report and keep it as the latest snapshot."""
+    snapshot = reliability.refresh_snapshot()
+    return snapshot.report["overall"]["attempts"]

@@ -6,7 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import User
@@ -19,6 +29,9 @@ class AssignmentRole(StrEnum):
     PRIMARY = "primary"  # one of the two blind scorers
     ADJUDICATOR = "adjudicator"  # decides when the two disagree on the outcome
     APPEAL = "appeal"  # a fresh reviewer after an appeal
+    # A calibration anchor slipped blind into a live queue: scored like any other
+    # work, compared with the anchor's true levels, never decided.
+    CHECK = "check"
 
 
 class AssignmentStatus(StrEnum):
@@ -76,7 +89,12 @@ class ReviewerConflict(db.Model):
 
 class ReviewAssignment(db.Model):
     __tablename__ = "review_assignments"
-    __table_args__ = (UniqueConstraint("submission_id", "reviewer_id"),)
+    __table_args__ = (
+        UniqueConstraint("submission_id", "reviewer_id"),
+        # A reviewer's queue: open work by due date, finished work newest first.
+        Index("ix_review_assignments_queue_due", "reviewer_id", "status", "due_at"),
+        Index("ix_review_assignments_queue_done", "reviewer_id", "status", "submitted_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(
@@ -100,6 +118,11 @@ class ReviewAssignment(db.Model):
     def is_open(self) -> bool:
         return self.status == AssignmentStatus.ASSIGNED
 
+    @property
+    def shown_role(self) -> str:
+        """The role the reviewer sees: a check submission passes for a primary review."""
+        return AssignmentRole.PRIMARY if self.role == AssignmentRole.CHECK else self.role
+
 
 class DecisionMethod(StrEnum):
     AGREEMENT = "agreement"
@@ -121,7 +144,7 @@ class Decision(db.Model):
     rubric_version_id: Mapped[int] = mapped_column(ForeignKey("rubric_versions.id"))
     # {criterion key: {"level": name, "score": n, "feedback": [text, ...]}}
     final_levels: Mapped[dict[str, Any]] = mapped_column(JSON)
-    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     original_outcome: Mapped[str | None] = mapped_column(String(20))  # before an appeal
 
     submission: Mapped[Submission] = relationship()
@@ -180,6 +203,16 @@ class CalibrationScore(db.Model):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     anchor: Mapped[CalibrationAnchor] = relationship()
+
+
+class ReliabilitySnapshot(db.Model):
+    """The reliability report as computed by the periodic job (pages read the latest)."""
+
+    __tablename__ = "reliability_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Notification(db.Model):

@@ -1,30 +1,38 @@
-"""Inter-rater reliability from real double-scored attempts.
+"""Inter-rater reliability from real double-scored attempts and check submissions.
 
 A pair is two SUBMITTED primary assignments on the same submission; each criterion
 both scored gives one criterion pair (level indexes in the criterion's ordered
 levels). Figures are grouped per reviewer (against whoever they were paired with),
 per micro-credential code, per criterion (a key means something only within one
-micro-credential, so the group is code + key), and per month of the pair's later
-submission. Drift alerts flag reviewers whose recent agreement fell.
+micro-credential, so the group is code + key), per month of the pair's later
+submission, and per pair of reviewers over their last PAIR_WINDOW double-scored
+attempts together. Check submissions (calibration anchors slipped blind into live
+queues) give each reviewer's agreement with the known true levels. Drift alerts
+flag reviewers whose recent agreement fell.
 
-The report is built from a constant number of queries (one for the assignments
-with the columns needed, a few for the rubric levels), then computed in Python.
+Building the report reads every double-scored attempt once, streamed in submission
+order, and adds each criterion pair to confusion matrices (one per group): memory
+stays bounded by the number of groups, not of attempts. With a million attempts that
+takes a while, so the periodic job ``reviews.jobs.refresh_reliability`` stores the
+result as a snapshot and the pages read the latest one ("as of" its time).
 """
 
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from accounts.models import User
 from core.csvsafe import neutralise_formula
@@ -32,13 +40,24 @@ from core.db_types import utcnow
 from core.extensions import db
 from evidence.models import Submission
 from reviews.calibration import level_indexes, thresholds
-from reviews.models import AssignmentRole, AssignmentStatus, ReviewAssignment
-from reviews.statistics import Agreement, agreement
+from reviews.models import (
+    AssignmentRole,
+    AssignmentStatus,
+    CalibrationAnchor,
+    ReliabilitySnapshot,
+    ReviewAssignment,
+)
+from reviews.statistics import Agreement, agreement_from_matrix
 from rubrics.models import RubricVersion
 
 DRIFT_WINDOW = timedelta(days=90)
 DRIFT_DROP = 0.15  # recent exact agreement this far below the earlier figure is drift
 DRIFT_MIN_PAIRS = 10  # criterion pairs needed on each side before judging drift
+DEFAULT_PAIR_WINDOW = 20  # double-scored attempts per reviewer pair in the rolling figure
+PAIR_MIN_ATTEMPTS = 5  # a pair is judged once it has this many attempts together
+PAIRS_SHOWN = 50  # the least-agreeing pairs are listed (200 reviewers make 19,900 pairs)
+SNAPSHOTS_KEPT = 5
+STREAM_BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,14 @@ class AgreementRow:
             self.agreement.as_dict()
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgreementRow:
+        return cls(data["key"], data["label"], data["attempts"], _agreement_from(data))
+
+
+def _agreement_from(data: dict[str, Any]) -> Agreement:
+    return Agreement(**{name.name: data[name.name] for name in fields(Agreement)})
+
 
 @dataclass(frozen=True)
 class DriftAlert:
@@ -86,6 +113,16 @@ class DriftAlert:
             "reasons": list(self.reasons),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftAlert:
+        return cls(
+            data["reviewer_id"],
+            data["reviewer_name"],
+            _agreement_from(data["recent"]),
+            _agreement_from(data["earlier"]),
+            tuple(data["reasons"]),
+        )
+
 
 @dataclass(frozen=True)
 class ReliabilityReport:
@@ -97,26 +134,93 @@ class ReliabilityReport:
     by_criterion: list[AgreementRow]
     monthly: list[AgreementRow]
     drift_alerts: list[DriftAlert]
+    pair_window: int = DEFAULT_PAIR_WINDOW
+    by_pair: list[AgreementRow] = field(default_factory=list)  # rolling, last pair_window
+    checks: list[AgreementRow] = field(default_factory=list)  # against true levels
+
+    TABLES = ("by_reviewer", "by_credential", "by_criterion", "monthly", "by_pair", "checks")
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "generated_at": self.generated_at,
             "minimum_exact": self.minimum_exact,
+            "pair_window": self.pair_window,
             "overall": self.overall.as_dict(),
-            "by_reviewer": [row.as_dict() for row in self.by_reviewer],
-            "by_credential": [row.as_dict() for row in self.by_credential],
-            "by_criterion": [row.as_dict() for row in self.by_criterion],
-            "monthly": [row.as_dict() for row in self.monthly],
+            **{name: [row.as_dict() for row in getattr(self, name)] for name in self.TABLES},
             "drift_alerts": [alert.as_dict() for alert in self.drift_alerts],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReliabilityReport:
+        generated_at = data["generated_at"]
+        return cls(
+            generated_at=(
+                datetime.fromisoformat(generated_at)
+                if isinstance(generated_at, str)
+                else generated_at
+            ),
+            minimum_exact=data["minimum_exact"],
+            overall=AgreementRow.from_dict(data["overall"]),
+            drift_alerts=[DriftAlert.from_dict(alert) for alert in data["drift_alerts"]],
+            pair_window=data.get("pair_window", DEFAULT_PAIR_WINDOW),
+            **{
+                name: [AgreementRow.from_dict(row) for row in data.get(name, [])]
+                for name in cls.TABLES
+            },
+        )
 
-# --- Loading -----------------------------------------------------------------------------
+
+# --- Counting ----------------------------------------------------------------------------
 
 
-def load_pairs() -> tuple[list[CriterionPair], dict[int, str]]:
-    """Every criterion pair from double-scored attempts, and reviewer names by id."""
-    rows = db.session.execute(
+class Tally:
+    """A growing confusion matrix, and how many attempts (submissions) fed it.
+
+    Rows arrive in submission order, so counting a submission once is remembering
+    the last one seen."""
+
+    __slots__ = ("_last", "attempts", "matrix")
+
+    def __init__(self) -> None:
+        self.matrix: list[list[int]] = [[0]]
+        self.attempts = 0
+        self._last: int | None = None
+
+    def add(self, submission_id: int, first: int, second: int, categories: int) -> None:
+        size = max(categories, first + 1, second + 1)
+        if size > len(self.matrix):
+            for row in self.matrix:
+                row.extend([0] * (size - len(row)))
+            self.matrix.extend([0] * size for _ in range(size - len(self.matrix)))
+        self.matrix[first][second] += 1
+        if submission_id != self._last:
+            self.attempts += 1
+            self._last = submission_id
+
+    def row(self, key: str, label: str) -> AgreementRow:
+        return AgreementRow(key, label, self.attempts, agreement_from_matrix(self.matrix))
+
+
+def _versions(version_ids: Any) -> dict[int, dict[str, dict[str, int]]]:
+    return {
+        version.id: level_indexes(version)
+        for version in db.session.scalars(
+            select(RubricVersion).where(RubricVersion.id.in_(version_ids))
+        )
+    }
+
+
+def _scored(role: AssignmentRole) -> Any:
+    return (
+        ReviewAssignment.status == AssignmentStatus.SUBMITTED,
+        ReviewAssignment.role == role,
+        ReviewAssignment.submitted_at.is_not(None),
+    )
+
+
+def _primary_rows() -> Iterator[Any]:
+    """Submitted primary scores, in submission order, streamed in batches."""
+    yield from db.session.execute(
         select(
             ReviewAssignment.submission_id,
             ReviewAssignment.reviewer_id,
@@ -124,32 +228,27 @@ def load_pairs() -> tuple[list[CriterionPair], dict[int, str]]:
             ReviewAssignment.rubric_version_id,
             ReviewAssignment.levels,
             Submission.credential_code,
-            User.name,
         )
         .join(Submission, Submission.id == ReviewAssignment.submission_id)
-        .join(User, User.id == ReviewAssignment.reviewer_id)
-        .where(
-            ReviewAssignment.status == AssignmentStatus.SUBMITTED,
-            ReviewAssignment.role == AssignmentRole.PRIMARY,
-            ReviewAssignment.submitted_at.is_not(None),
-        )
+        .where(*_scored(AssignmentRole.PRIMARY))
         .order_by(
             ReviewAssignment.submission_id, ReviewAssignment.submitted_at, ReviewAssignment.id
         )
-    ).all()
-    names = {row.reviewer_id: row.name for row in rows}
-    version_ids = {row.rubric_version_id for row in rows}
-    indexes = {
-        version.id: level_indexes(version)
-        for version in db.session.scalars(
-            select(RubricVersion).where(RubricVersion.id.in_(version_ids))
-        )
-    }
-    pairs: list[CriterionPair] = []
-    for _submission_id, group in itertools.groupby(rows, key=lambda row: row.submission_id):
+        .execution_options(yield_per=STREAM_BATCH)
+    )
+
+
+def criterion_pairs() -> Iterator[CriterionPair]:
+    """Every criterion pair from double-scored attempts, in submission order."""
+    indexes = _versions(
+        select(ReviewAssignment.rubric_version_id)
+        .where(*_scored(AssignmentRole.PRIMARY))
+        .distinct()
+        .scalar_subquery()
+    )
+    for _submission_id, group in itertools.groupby(_primary_rows(), key=lambda r: r.submission_id):
         for first, second in itertools.combinations(list(group), 2):
-            pairs.extend(_criterion_pairs(first, second, indexes))
-    return pairs, names
+            yield from _criterion_pairs(first, second, indexes)
 
 
 def _criterion_pairs(
@@ -180,40 +279,45 @@ def _criterion_pairs(
         )
 
 
+def _check_tallies() -> dict[int, Tally]:
+    """Per reviewer: their levels on check submissions against the anchors' true levels."""
+    rows = db.session.execute(
+        select(
+            ReviewAssignment.submission_id,
+            ReviewAssignment.reviewer_id,
+            ReviewAssignment.rubric_version_id,
+            ReviewAssignment.levels,
+            CalibrationAnchor.true_levels,
+        )
+        .join(CalibrationAnchor, CalibrationAnchor.submission_id == ReviewAssignment.submission_id)
+        .where(*_scored(AssignmentRole.CHECK))
+        .order_by(ReviewAssignment.reviewer_id, ReviewAssignment.submission_id)
+    ).all()
+    tallies: dict[int, Tally] = defaultdict(Tally)
+    if not rows:
+        return tallies
+    indexes = _versions({row.rubric_version_id for row in rows})
+    for row in rows:
+        for key, names in indexes.get(row.rubric_version_id, {}).items():
+            given = names.get(((row.levels or {}).get(key) or {}).get("level"))
+            true = names.get((row.true_levels or {}).get(key))
+            if given is not None and true is not None:
+                tallies[row.reviewer_id].add(row.submission_id, given, true, len(names))
+    return tallies
+
+
+def pair_window() -> int:
+    return int(current_app.config.get("RELIABILITY_PAIR_WINDOW", DEFAULT_PAIR_WINDOW))
+
+
 # --- Figures -----------------------------------------------------------------------------
 
 
-def pair_agreement(pairs: Sequence[CriterionPair], *, reviewer_id: int | None = None) -> Agreement:
-    """Agreement over ``pairs``; with ``reviewer_id``, that reviewer's levels come first
-    (no figure depends on rater order, but the orientation is then meaningful)."""
-    own: list[int] = []
-    other: list[int] = []
-    for pair in pairs:
-        if reviewer_id is not None and pair.second_reviewer_id == reviewer_id:
-            own.append(pair.second_index)
-            other.append(pair.first_index)
-        else:
-            own.append(pair.first_index)
-            other.append(pair.second_index)
-    categories = max((pair.categories for pair in pairs), default=1)
-    return agreement(own, other, categories)
-
-
-def _row(key: str, label: str, pairs: Sequence[CriterionPair], **kwargs: Any) -> AgreementRow:
-    return AgreementRow(
-        key=key,
-        label=label,
-        attempts=len({pair.submission_id for pair in pairs}),
-        agreement=pair_agreement(pairs, **kwargs),
-    )
-
-
 def _drift(
-    reviewer_id: int, name: str, pairs: Sequence[CriterionPair], now: datetime, minimum: float
+    reviewer_id: int, name: str, recent_tally: Tally, earlier_tally: Tally, minimum: float
 ) -> DriftAlert | None:
-    since = now - DRIFT_WINDOW
-    recent = pair_agreement([p for p in pairs if p.at >= since], reviewer_id=reviewer_id)
-    earlier = pair_agreement([p for p in pairs if p.at < since], reviewer_id=reviewer_id)
+    recent = agreement_from_matrix(recent_tally.matrix)
+    earlier = agreement_from_matrix(earlier_tally.matrix)
     if recent.pairs < DRIFT_MIN_PAIRS or recent.exact is None:
         return None
     reasons: list[str] = []
@@ -236,42 +340,137 @@ def _drift(
     return DriftAlert(reviewer_id, name, recent, earlier, tuple(reasons))
 
 
+def _rolling_pairs(
+    recent_by_pair: dict[tuple[int, int], list[tuple[datetime, int, list[tuple[int, int, int]]]]],
+) -> dict[tuple[int, int], Tally]:
+    tallies: dict[tuple[int, int], Tally] = {}
+    for reviewers, attempts in recent_by_pair.items():
+        tally = tallies[reviewers] = Tally()
+        for _at, submission_id, cells in sorted(attempts):
+            for first, second, categories in cells:
+                tally.add(submission_id, first, second, categories)
+    return tallies
+
+
 def build_report(*, now: datetime | None = None) -> ReliabilityReport:
-    """Agreement overall, per reviewer, per micro-credential, per criterion and per
-    month, with drift alerts (recent = the last 90 days before ``now``)."""
+    """Agreement overall, per reviewer, per micro-credential, per criterion, per month
+    and per reviewer pair (rolling), agreement with check submissions' true levels,
+    and drift alerts (recent = the last 90 days before ``now``)."""
     now = now or utcnow()
+    since = now - DRIFT_WINDOW
     minimum = thresholds()["min_exact"]
-    pairs, names = load_pairs()
-    by_reviewer: dict[int, list[CriterionPair]] = defaultdict(list)
-    by_code: dict[str, list[CriterionPair]] = defaultdict(list)
-    by_criterion: dict[tuple[str, str], list[CriterionPair]] = defaultdict(list)
-    by_month: dict[str, list[CriterionPair]] = defaultdict(list)
-    for pair in pairs:
-        by_reviewer[pair.first_reviewer_id].append(pair)
-        by_reviewer[pair.second_reviewer_id].append(pair)
-        by_code[pair.code].append(pair)
-        by_criterion[(pair.code, pair.criterion_key)].append(pair)
-        by_month[pair.at.strftime("%Y-%m")].append(pair)
-    reviewer_order = sorted(by_reviewer, key=lambda rid: (names.get(rid, ""), rid))
+    window = pair_window()
+    overall = Tally()
+    by_reviewer: dict[int, Tally] = defaultdict(Tally)
+    recent: dict[int, Tally] = defaultdict(Tally)
+    earlier: dict[int, Tally] = defaultdict(Tally)
+    by_code: dict[str, Tally] = defaultdict(Tally)
+    by_criterion: dict[tuple[str, str], Tally] = defaultdict(Tally)
+    by_month: dict[str, Tally] = defaultdict(Tally)
+    # Per reviewer pair (lower id first): a min-heap of its latest ``window`` attempts.
+    latest: dict[tuple[int, int], list[tuple[datetime, int, list[tuple[int, int, int]]]]] = (
+        defaultdict(list)
+    )
+    attempt_cells: dict[tuple[int, int], tuple[datetime, int, list[tuple[int, int, int]]]] = {}
+
+    def close_attempts() -> None:
+        for reviewers, entry in attempt_cells.items():
+            heap = latest[reviewers]
+            if len(heap) < window:
+                heapq.heappush(heap, entry)
+            elif entry > heap[0]:
+                heapq.heapreplace(heap, entry)
+        attempt_cells.clear()
+
+    current: int | None = None
+    for pair in criterion_pairs():
+        if pair.submission_id != current:
+            close_attempts()
+            current = pair.submission_id
+        sid, cats = pair.submission_id, pair.categories
+        a, b = pair.first_index, pair.second_index
+        overall.add(sid, a, b, cats)
+        by_code[pair.code].add(sid, a, b, cats)
+        by_criterion[(pair.code, pair.criterion_key)].add(sid, a, b, cats)
+        by_month[pair.at.strftime("%Y-%m")].add(sid, a, b, cats)
+        for reviewer_id, own, other in (
+            (pair.first_reviewer_id, a, b),
+            (pair.second_reviewer_id, b, a),
+        ):
+            by_reviewer[reviewer_id].add(sid, own, other, cats)
+            (recent if pair.at >= since else earlier)[reviewer_id].add(sid, own, other, cats)
+        low, high = sorted((pair.first_reviewer_id, pair.second_reviewer_id))
+        oriented = (a, b) if low == pair.first_reviewer_id else (b, a)
+        entry = attempt_cells.setdefault((low, high), (pair.at, sid, []))
+        entry[2].append((*oriented, cats))
+    close_attempts()
+
+    checks = _check_tallies()
+    pairs = _rolling_pairs(latest) if window > 0 else {}
+    wanted = set(by_reviewer) | set(checks) | {rid for ids in pairs for rid in ids}
+    names = dict(
+        db.session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all()
+        if wanted
+        else []
+    )
+
+    def by_name(ids: Iterable[int]) -> list[int]:
+        return sorted(ids, key=lambda rid: (names.get(rid, ""), rid))
+
+    reviewer_order = by_name(by_reviewer)
     alerts = [
-        _drift(rid, names.get(rid, ""), by_reviewer[rid], now, minimum) for rid in reviewer_order
+        _drift(rid, names.get(rid, ""), recent[rid], earlier[rid], minimum)
+        for rid in reviewer_order
     ]
+    pair_rows = [
+        pairs[(low, high)].row(f"{low}-{high}", f"{names.get(low, '')} and {names.get(high, '')}")
+        for low, high in pairs
+        if pairs[(low, high)].attempts >= PAIR_MIN_ATTEMPTS
+    ]
+    pair_rows.sort(key=lambda row: (row.agreement.exact or 0.0, row.label, row.key))
     return ReliabilityReport(
         generated_at=now,
         minimum_exact=minimum,
-        overall=_row("all", "All double-scored attempts", pairs),
-        by_reviewer=[
-            _row(str(rid), names.get(rid, ""), by_reviewer[rid], reviewer_id=rid)
-            for rid in reviewer_order
-        ],
-        by_credential=[_row(code, code, by_code[code]) for code in sorted(by_code)],
+        overall=overall.row("all", "All double-scored attempts"),
+        by_reviewer=[by_reviewer[rid].row(str(rid), names.get(rid, "")) for rid in reviewer_order],
+        by_credential=[by_code[code].row(code, code) for code in sorted(by_code)],
         by_criterion=[
-            _row(f"{code}:{key}", f"{code} {key}", by_criterion[(code, key)])
+            by_criterion[(code, key)].row(f"{code}:{key}", f"{code} {key}")
             for code, key in sorted(by_criterion)
         ],
-        monthly=[_row(month, month, by_month[month]) for month in sorted(by_month)],
+        monthly=[by_month[month].row(month, month) for month in sorted(by_month)],
         drift_alerts=[alert for alert in alerts if alert is not None],
+        pair_window=window,
+        by_pair=pair_rows[:PAIRS_SHOWN],
+        checks=[checks[rid].row(str(rid), names.get(rid, "")) for rid in by_name(checks)],
     )
+
+
+# --- Snapshots ---------------------------------------------------------------------------
+
+
+def refresh_snapshot(*, now: datetime | None = None) -> ReliabilitySnapshot:
+    """Compute the report and keep it (the periodic job; the caller commits)."""
+    report = build_report(now=now)
+    data = report.as_dict() | {"generated_at": report.generated_at.isoformat()}
+    snapshot = ReliabilitySnapshot(generated_at=report.generated_at, report=data)
+    db.session.add(snapshot)
+    db.session.flush()
+    keep = (
+        select(ReliabilitySnapshot.id).order_by(ReliabilitySnapshot.id.desc()).limit(SNAPSHOTS_KEPT)
+    )
+    db.session.execute(
+        delete(ReliabilitySnapshot).where(ReliabilitySnapshot.id.not_in(keep.scalar_subquery()))
+    )
+    return snapshot
+
+
+def latest_report() -> ReliabilityReport | None:
+    """The newest stored report, or None before the job has run once."""
+    snapshot = db.session.scalar(
+        select(ReliabilitySnapshot).order_by(ReliabilitySnapshot.id.desc()).limit(1)
+    )
+    return None if snapshot is None else ReliabilityReport.from_dict(snapshot.report)
 
 
 # --- CSV ---------------------------------------------------------------------------------
@@ -306,6 +505,8 @@ def report_csv(report: ReliabilityReport) -> str:
         ("credential", report.by_credential),
         ("criterion", report.by_criterion),
         ("month", report.monthly),
+        ("pair", report.by_pair),
+        ("check", report.checks),
     ]
     for section, rows in sections:
         for row in rows:

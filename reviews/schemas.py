@@ -85,7 +85,7 @@ class AssignmentSchema(Schema):
     candidate = fields.Method("_candidate")
     credential_code = fields.Function(lambda a: a.submission.credential_code)
     credential_title = fields.Function(lambda a: a.submission.credential.title)
-    role = fields.String()
+    role = fields.String(attribute="shown_role")
     status = fields.String()
     assigned_at = fields.DateTime()
     due_at = fields.DateTime()
@@ -109,8 +109,28 @@ class DecisionSchema(Schema):
     criteria = fields.List(fields.Dict())
 
 
+class QueueQuerySchema(Schema):
+    """Which page of a reviewer's finished reviews, and how open reviews are sorted."""
+
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=100_000),
+        metadata={
+            "description": "Finished reviews come 20 a page, newest first; "
+            "open reviews come on page 1."
+        },
+    )
+    sort = fields.String(load_default="due", validate=validate.OneOf(["due", "assigned"]))
+
+
 class DashboardSchema(Schema):
-    by_status = fields.Dict()
+    by_status = fields.Dict(
+        metadata={"description": "Submissions in flight (draft to in review) by state"}
+    )
+    decided_recently = fields.Dict(
+        metadata={"description": "Decisions of the last recent_days days by outcome"}
+    )
+    recent_days = fields.Integer()
     overdue = fields.Function(lambda d: [a.id for a in d["overdue"]])
     awaiting = fields.Function(lambda d: [s.id for s in d["awaiting"]])
     turnaround_days = fields.Dict()

@@ -11,12 +11,14 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, lazyload
 
 from accounts.models import Organization, Role, User, UserRole
 from core import audit
@@ -26,13 +28,15 @@ from core.extensions import db
 from core.faults import fault_point
 from core.jobs import enqueue
 from core.transactions import begin_write
-from evidence.models import Submission, SubmissionStatus
+from evidence.models import EDITABLE, Submission, SubmissionStatus
 from reviews.calibration import unexpired
 from reviews.models import (
     ACTIVE_ASSIGNMENT,
     Appeal,
     AssignmentRole,
     AssignmentStatus,
+    CalibrationAnchor,
+    CalibrationScore,
     Decision,
     DecisionMethod,
     ExtraAttempt,
@@ -47,6 +51,10 @@ from rubrics import services as rubric_services
 from rubrics.models import PassingRuleKind, RubricCriterion, RubricVersion
 
 PRIMARY_REVIEWERS = 2
+DEFAULT_CHECK_RATE = 20  # one check submission per this many primary reviews
+QUEUE_PAGE_SIZE = 20
+RECENT_DAYS = 30  # the operations dashboard's window for decisions and turnaround
+IN_FLIGHT = (*EDITABLE, SubmissionStatus.SUBMITTED, SubmissionStatus.IN_REVIEW)
 
 
 # --- Time ----------------------------------------------------------------------------
@@ -152,6 +160,7 @@ def _assign(
     *,
     actor_id: int | None = None,
     now: datetime | None = None,
+    rubric_version_id: int | None = None,
 ) -> ReviewAssignment:
     now = now or utcnow()
     assignment = ReviewAssignment(
@@ -161,7 +170,7 @@ def _assign(
         status=AssignmentStatus.ASSIGNED,
         assigned_at=now,
         due_at=add_business_days(now, current_app.config["REVIEW_DUE_BUSINESS_DAYS"]),
-        rubric_version_id=submission.credential.rubric_version_id,
+        rubric_version_id=rubric_version_id or submission.credential.rubric_version_id,
         levels={},
     )
     db.session.add(assignment)
@@ -213,28 +222,92 @@ def assign_reviewers(submission_id: int, *, now: datetime | None = None) -> list
         if made:
             fault_point("reviews.assign.after_first")
         made.append(_assign(submission, reviewer, AssignmentRole.PRIMARY, now=now))
+        check = add_check_submission(reviewer, submission.credential.theme, now=now)
+        if check is not None:
+            made.append(check)
     return made
 
 
-def awaiting_reviewer() -> list[Submission]:
-    """Complete submissions still short of reviewers (shown to admins, retried)."""
-    active_primary = (
-        select(ReviewAssignment.submission_id, func.count(ReviewAssignment.id).label("n"))
+# --- Check submissions ------------------------------------------------------------------
+
+
+def check_rate() -> int:
+    """One check submission per this many primary reviews (0 turns checks off)."""
+    return int(current_app.config.get("REVIEW_CHECK_RATE", DEFAULT_CHECK_RATE))
+
+
+def add_check_submission(
+    reviewer: User, theme: str, *, now: datetime | None = None
+) -> ReviewAssignment | None:
+    """Every ``check_rate()``-th primary review given to ``reviewer`` brings a calibration
+    anchor of the same theme into their queue, looking like any other review: their
+    scores are compared with the anchor's true levels and never decide anything.
+
+    An anchor the reviewer has already seen (in calibration or as a check), or their
+    own work, is never used; when none is left, no check is added."""
+    rate = check_rate()
+    if rate <= 0:
+        return None
+    given = db.session.scalar(
+        select(func.count(ReviewAssignment.id)).where(
+            ReviewAssignment.reviewer_id == reviewer.id,
+            ReviewAssignment.role == str(AssignmentRole.PRIMARY),
+        )
+    )
+    if not given or given % rate:
+        return None
+    anchor = db.session.scalar(
+        select(CalibrationAnchor)
+        .join(Submission, Submission.id == CalibrationAnchor.submission_id)
         .where(
+            CalibrationAnchor.theme == theme,
+            Submission.teacher_id != reviewer.id,
+            ~exists().where(
+                ReviewAssignment.submission_id == CalibrationAnchor.submission_id,
+                ReviewAssignment.reviewer_id == reviewer.id,
+            ),
+            ~exists().where(
+                CalibrationScore.anchor_id == CalibrationAnchor.id,
+                CalibrationScore.reviewer_id == reviewer.id,
+            ),
+        )
+        .order_by(CalibrationAnchor.id)
+        .limit(1)
+    )
+    if anchor is None:
+        return None
+    return _assign(
+        anchor.submission,
+        reviewer,
+        AssignmentRole.CHECK,
+        now=now,
+        rubric_version_id=anchor.rubric_version_id,
+    )
+
+
+def awaiting_reviewer() -> list[Submission]:
+    """Complete submissions still short of reviewers (shown to admins, retried).
+
+    Starts from the submissions in review (few at any time) and counts each one's
+    primary reviewers through the submission index, so the cost does not grow with
+    the history of finished reviews."""
+    active_primaries = (
+        select(func.count(ReviewAssignment.id))
+        .where(
+            ReviewAssignment.submission_id == Submission.id,
             ReviewAssignment.status.in_(ACTIVE_ASSIGNMENT),
             ReviewAssignment.role == str(AssignmentRole.PRIMARY),
         )
-        .group_by(ReviewAssignment.submission_id)
-        .subquery()
+        .correlate(Submission)
+        .scalar_subquery()
     )
     rows = db.session.scalars(
         select(Submission)
-        .outerjoin(active_primary, active_primary.c.submission_id == Submission.id)
-        .outerjoin(Decision, Decision.submission_id == Submission.id)
+        .options(lazyload(Submission.items))
         .where(
             Submission.status == SubmissionStatus.IN_REVIEW,
-            Decision.id.is_(None),
-            func.coalesce(active_primary.c.n, 0) < PRIMARY_REVIEWERS,
+            ~exists().where(Decision.submission_id == Submission.id),
+            active_primaries < PRIMARY_REVIEWERS,
         )
         .order_by(Submission.submitted_at, Submission.id)
     )
@@ -285,6 +358,8 @@ def reassign(
     )
     db.session.flush()
     submission = assignment.submission
+    if assignment.role == AssignmentRole.CHECK:
+        return []  # a check is never handed on: the next one comes with later work
     if assignment.role == AssignmentRole.PRIMARY:
         return assign_reviewers(submission.id, now=now)
     replacement = eligible_reviewers(submission, lead_only=False, now=now)[:1]
@@ -306,18 +381,58 @@ def get_assignment(user: User, assignment_id: int) -> ReviewAssignment:
     return assignment
 
 
-def my_queue(user: User, sort: str = "due") -> list[ReviewAssignment]:
+@dataclass(frozen=True)
+class ReviewQueue:
+    """Open reviews (all of them: capacity keeps them few) and one page of finished ones."""
+
+    open: list[ReviewAssignment]
+    finished: list[ReviewAssignment]
+    page: int
+    has_more: bool
+
+    @property
+    def assignments(self) -> list[ReviewAssignment]:
+        return [*self.open, *self.finished]
+
+
+def _with_submission() -> Any:
+    # The credential comes with the submission (joined); the evidence is not needed here.
+    return joinedload(ReviewAssignment.submission).lazyload(Submission.items)
+
+
+def my_queue(
+    user: User, sort: str = "due", page: int = 1, per_page: int = QUEUE_PAGE_SIZE
+) -> ReviewQueue:
+    """A reviewer's open reviews by due date (or date assigned), then their finished
+    reviews newest first, ``per_page`` at a time; open reviews come on page 1 only."""
     order = ReviewAssignment.due_at if sort == "due" else ReviewAssignment.assigned_at
-    return list(
+    open_reviews: list[ReviewAssignment] = []
+    if page == 1:
+        open_reviews = list(
+            db.session.scalars(
+                select(ReviewAssignment)
+                .options(_with_submission())
+                .where(
+                    ReviewAssignment.reviewer_id == user.id,
+                    ReviewAssignment.status == AssignmentStatus.ASSIGNED,
+                )
+                .order_by(order, ReviewAssignment.id)
+            )
+        )
+    finished = list(
         db.session.scalars(
             select(ReviewAssignment)
+            .options(_with_submission())
             .where(
                 ReviewAssignment.reviewer_id == user.id,
-                ReviewAssignment.status.in_(ACTIVE_ASSIGNMENT),
+                ReviewAssignment.status == AssignmentStatus.SUBMITTED,
             )
-            .order_by(ReviewAssignment.status, order, ReviewAssignment.id)
+            .order_by(ReviewAssignment.submitted_at.desc(), ReviewAssignment.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page + 1)
         )
     )
+    return ReviewQueue(open_reviews, finished[:per_page], page, len(finished) > per_page)
 
 
 def _passing_score(version: RubricVersion, criterion: RubricCriterion) -> float:
@@ -384,19 +499,20 @@ def submit_scores(
         actor_id=user.id,
         after={"levels": {k: v["level"] for k, v in assignment.levels.items()}},
     )
-    # Decide after commit, in a job: the decision needs both scores and a lock.
-    enqueue(
-        "reviews.jobs.decide",
-        assignment.submission_id,
-        job_id=f"decide-{assignment.submission_id}-{assignment.id}",
-    )
+    if assignment.role != AssignmentRole.CHECK:  # a check only feeds the statistics
+        # Decide after commit, in a job: the decision needs both scores and a lock.
+        enqueue(
+            "reviews.jobs.decide",
+            assignment.submission_id,
+            job_id=f"decide-{assignment.submission_id}-{assignment.id}",
+        )
     enqueue("reviews.jobs.assign_waiting")  # capacity may have freed up
     return assignment
 
 
 def visible_other_scores(assignment: ReviewAssignment) -> list[ReviewAssignment]:
     """Reviewers see each other's scores only once both are in."""
-    if assignment.status != AssignmentStatus.SUBMITTED:
+    if assignment.status != AssignmentStatus.SUBMITTED or assignment.role == AssignmentRole.CHECK:
         return []
     others = [
         a
@@ -743,25 +859,42 @@ def check_deadlines(now: datetime | None = None) -> dict[str, int]:
 
 
 def dashboard(now: datetime | None = None) -> dict[str, Any]:
+    """Work in flight, and decisions and turnaround of the last RECENT_DAYS days.
+
+    Every query reads only open work or one recent window through an index, so the
+    page costs the same after a million finished submissions as after a thousand."""
     now = now or utcnow()
+    since = now - timedelta(days=RECENT_DAYS)
     by_status = dict(
         db.session.execute(
-            select(Submission.status, func.count(Submission.id)).group_by(Submission.status)
+            select(Submission.status, func.count(Submission.id))
+            .where(Submission.status.in_([str(status) for status in IN_FLIGHT]))
+            .group_by(Submission.status)
+        ).all()
+    )
+    decided_recently = dict(
+        db.session.execute(
+            select(Decision.outcome, func.count(Decision.id))
+            .where(Decision.decided_at >= since)
+            .group_by(Decision.outcome)
         ).all()
     )
     overdue = list(
         db.session.scalars(
-            select(ReviewAssignment).where(
+            select(ReviewAssignment)
+            .options(joinedload(ReviewAssignment.reviewer))
+            .where(
                 ReviewAssignment.status == AssignmentStatus.ASSIGNED, ReviewAssignment.due_at < now
             )
+            .order_by(ReviewAssignment.due_at, ReviewAssignment.id)
         )
     )
     turnaround = sorted(
         (decided - submitted).total_seconds() / 86400
         for submitted, decided in db.session.execute(
-            select(Submission.submitted_at, Decision.decided_at).join(
-                Decision, Decision.submission_id == Submission.id
-            )
+            select(Submission.submitted_at, Decision.decided_at)
+            .join(Decision, Decision.submission_id == Submission.id)
+            .where(Decision.decided_at >= since)
         ).all()
         if submitted and decided
     )
@@ -774,6 +907,8 @@ def dashboard(now: datetime | None = None) -> dict[str, Any]:
     ).all()
     return {
         "by_status": by_status,
+        "decided_recently": decided_recently,
+        "recent_days": RECENT_DAYS,
         "overdue": overdue,
         "awaiting": awaiting_reviewer(),
         "turnaround_days": _distribution(turnaround),

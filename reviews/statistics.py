@@ -22,6 +22,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Weighting = Literal["linear", "quadratic"]
+# Every figure is computed from the confusion matrix, so a report can add up counts
+# row by row and never hold the individual ratings.
+Matrix = Sequence[Sequence[int]]
 
 
 def _check(a: Sequence[int], b: Sequence[int], categories: int | None = None) -> None:
@@ -44,46 +47,92 @@ def confusion_matrix(a: Sequence[int], b: Sequence[int], categories: int) -> lis
     return matrix
 
 
-def exact_agreement(a: Sequence[int], b: Sequence[int]) -> float | None:
-    """Share of items both raters put in the same category."""
+def _matrix_of(a: Sequence[int], b: Sequence[int]) -> Matrix:
     _check(a, b)
-    if not a:
-        return None
-    return sum(1 for i, j in zip(a, b, strict=True) if i == j) / len(a)
+    return confusion_matrix(a, b, max((*a, *b), default=0) + 1)
 
 
-def adjacent_agreement(a: Sequence[int], b: Sequence[int]) -> float | None:
-    """Share of items rated at most one level apart (exact agreement included)."""
-    _check(a, b)
-    if not a:
-        return None
-    return sum(1 for i, j in zip(a, b, strict=True) if abs(i - j) <= 1) / len(a)
+def _total(matrix: Matrix) -> int:
+    return sum(sum(row) for row in matrix)
 
 
-def _marginals(
-    a: Sequence[int], b: Sequence[int], categories: int
-) -> tuple[list[float], list[float]]:
-    """Each rater's share of items per category."""
-    count_a = [0] * categories
-    count_b = [0] * categories
-    for i, j in zip(a, b, strict=True):
-        count_a[i] += 1
-        count_b[j] += 1
-    n = len(a)
-    return [c / n for c in count_a], [c / n for c in count_b]
+def _shares(matrix: Matrix) -> tuple[list[float], list[float]]:
+    """Each rater's share of items per category (rows: rater A, columns: rater B)."""
+    n = _total(matrix)
+    size = len(matrix)
+    return (
+        [sum(matrix[i]) / n for i in range(size)],
+        [sum(matrix[i][j] for i in range(size)) / n for j in range(size)],
+    )
 
 
-def cohen_kappa(a: Sequence[int], b: Sequence[int], categories: int) -> float | None:
+def exact_from_matrix(matrix: Matrix) -> float | None:
+    n = _total(matrix)
+    return sum(matrix[i][i] for i in range(len(matrix))) / n if n else None
+
+
+def adjacent_from_matrix(matrix: Matrix) -> float | None:
+    n = _total(matrix)
+    size = len(matrix)
+    near = sum(matrix[i][j] for i in range(size) for j in range(size) if abs(i - j) <= 1)
+    return near / n if n else None
+
+
+def kappa_from_matrix(matrix: Matrix) -> float | None:
     """Cohen's kappa: (p_o - p_e) / (1 - p_e), with p_e = sum_k p_A(k) * p_B(k)."""
-    _check(a, b, categories)
-    if not a:
+    if not _total(matrix):
         return None
-    p_a, p_b = _marginals(a, b, categories)
-    p_o = sum(1 for i, j in zip(a, b, strict=True) if i == j) / len(a)
+    p_a, p_b = _shares(matrix)
+    p_o = exact_from_matrix(matrix) or 0.0
     p_e = sum(x * y for x, y in zip(p_a, p_b, strict=True))
     if _is_one(p_e):
         return None
     return (p_o - p_e) / (1 - p_e)
+
+
+def weighted_kappa_from_matrix(matrix: Matrix, weighting: Weighting = "quadratic") -> float | None:
+    """Weighted kappa: 1 - sum(w_ij * o_ij) / sum(w_ij * e_ij), with observed
+    proportions o_ij, chance proportions e_ij = p_A(i) * p_B(j), and disagreement
+    weights w_ij = |i - j| (linear) or (i - j)^2 (quadratic)."""
+    n = _total(matrix)
+    if not n:
+        return None
+    size = len(matrix)
+    p_a, p_b = _shares(matrix)
+    cells = [(i, j) for i in range(size) for j in range(size)]
+    observed = sum(disagreement_weight(i, j, weighting) * matrix[i][j] for i, j in cells) / n
+    expected = sum(disagreement_weight(i, j, weighting) * p_a[i] * p_b[j] for i, j in cells)
+    if _is_zero(expected):  # the same condition as p_e = 1 for plain kappa
+        return None
+    return 1 - observed / expected
+
+
+def ac1_from_matrix(matrix: Matrix) -> float | None:
+    """Gwet's AC1: (p_o - p_e) / (1 - p_e) with p_e = sum_k pi_k (1 - pi_k) / (q - 1),
+    pi_k the mean of both raters' shares of category k, q the matrix size."""
+    categories = len(matrix)
+    if not _total(matrix) or categories < 2:
+        return None
+    p_a, p_b = _shares(matrix)
+    p_o = exact_from_matrix(matrix) or 0.0
+    pi = [(x + y) / 2 for x, y in zip(p_a, p_b, strict=True)]
+    p_e = sum(p * (1 - p) for p in pi) / (categories - 1)
+    return (p_o - p_e) / (1 - p_e)  # p_e <= 1/q < 1 for q >= 2
+
+
+def exact_agreement(a: Sequence[int], b: Sequence[int]) -> float | None:
+    """Share of items both raters put in the same category."""
+    return exact_from_matrix(_matrix_of(a, b))
+
+
+def adjacent_agreement(a: Sequence[int], b: Sequence[int]) -> float | None:
+    """Share of items rated at most one level apart (exact agreement included)."""
+    return adjacent_from_matrix(_matrix_of(a, b))
+
+
+def cohen_kappa(a: Sequence[int], b: Sequence[int], categories: int) -> float | None:
+    """Cohen's kappa of two raters' category indexes."""
+    return kappa_from_matrix(confusion_matrix(a, b, categories))
 
 
 def disagreement_weight(i: int, j: int, weighting: Weighting) -> int:
@@ -98,37 +147,15 @@ def disagreement_weight(i: int, j: int, weighting: Weighting) -> int:
 def weighted_kappa(
     a: Sequence[int], b: Sequence[int], categories: int, weighting: Weighting = "quadratic"
 ) -> float | None:
-    """Weighted kappa: 1 - sum(w_ij * o_ij) / sum(w_ij * e_ij), with observed
-    proportions o_ij, chance proportions e_ij = p_A(i) * p_B(j), and disagreement
-    weights w_ij = |i - j| (linear) or (i - j)^2 (quadratic)."""
-    _check(a, b, categories)
-    if not a:
-        return None
-    n = len(a)
-    p_a, p_b = _marginals(a, b, categories)
-    observed = sum(disagreement_weight(i, j, weighting) for i, j in zip(a, b, strict=True)) / n
-    expected = sum(
-        disagreement_weight(i, j, weighting) * p_a[i] * p_b[j]
-        for i in range(categories)
-        for j in range(categories)
-    )
-    if _is_zero(expected):  # the same condition as p_e = 1 for plain kappa
-        return None
-    return 1 - observed / expected
+    """Weighted kappa of two raters' category indexes (see weighted_kappa_from_matrix)."""
+    disagreement_weight(0, 0, weighting)  # an unknown weighting fails even without data
+    return weighted_kappa_from_matrix(confusion_matrix(a, b, categories), weighting)
 
 
 def gwet_ac1(a: Sequence[int], b: Sequence[int], categories: int) -> float | None:
-    """Gwet's AC1: (p_o - p_e) / (1 - p_e) with p_e = sum_k pi_k (1 - pi_k) / (q - 1),
-    pi_k the mean of both raters' shares of category k. Steadier than kappa when
-    most items sit in one category. ``None`` for a one-category scale."""
-    _check(a, b, categories)
-    if not a or categories < 2:
-        return None
-    p_a, p_b = _marginals(a, b, categories)
-    p_o = sum(1 for i, j in zip(a, b, strict=True) if i == j) / len(a)
-    pi = [(x + y) / 2 for x, y in zip(p_a, p_b, strict=True)]
-    p_e = sum(p * (1 - p) for p in pi) / (categories - 1)
-    return (p_o - p_e) / (1 - p_e)  # p_e <= 1/q < 1 for q >= 2
+    """Gwet's AC1 of two raters' category indexes; steadier than kappa when most
+    items sit in one category. ``None`` for a one-category scale."""
+    return ac1_from_matrix(confusion_matrix(a, b, categories))
 
 
 def _is_one(value: float) -> bool:
@@ -157,12 +184,17 @@ class Agreement:
 
 def agreement(a: Sequence[int], b: Sequence[int], categories: int) -> Agreement:
     """All the figures at once."""
+    return agreement_from_matrix(confusion_matrix(a, b, categories))
+
+
+def agreement_from_matrix(matrix: Matrix) -> Agreement:
+    """All the figures from a confusion matrix (row: rater A, column: rater B)."""
     return Agreement(
-        pairs=len(a),
-        exact=exact_agreement(a, b),
-        adjacent=adjacent_agreement(a, b),
-        kappa=cohen_kappa(a, b, categories),
-        weighted_kappa=weighted_kappa(a, b, categories, "quadratic"),
-        linear_weighted_kappa=weighted_kappa(a, b, categories, "linear"),
-        ac1=gwet_ac1(a, b, categories),
+        pairs=_total(matrix),
+        exact=exact_from_matrix(matrix),
+        adjacent=adjacent_from_matrix(matrix),
+        kappa=kappa_from_matrix(matrix),
+        weighted_kappa=weighted_kappa_from_matrix(matrix, "quadratic"),
+        linear_weighted_kappa=weighted_kappa_from_matrix(matrix, "linear"),
+        ac1=ac1_from_matrix(matrix),
     )

@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from accounts.models import Role, User, UserRole
 from accounts.policy import ADMIN_ROLES, roles_required
-from core.errors import NotFoundError, ServiceError
+from core.errors import InvalidError, NotFoundError, ServiceError
 from core.extensions import db
 from core.forms import parse_form
 from evidence import services as evidence
@@ -25,6 +26,7 @@ from reviews.schemas import (
     ManualAssignSchema,
     PreferenceSchema,
     ProfileSchema,
+    QueueQuerySchema,
 )
 from rubrics.models import RubricVersion
 
@@ -42,11 +44,16 @@ def _pseudonym(submission_id: int) -> str:
 @bp.get("/reviewer")
 @roles_required(Role.REVIEWER)
 def queue() -> Any:
-    sort = request.args.get("sort", "due")
+    try:
+        args = QueueQuerySchema().load(request.args)
+    except ValidationError as exc:
+        raise InvalidError(
+            "Use page=1 or more and sort=due or sort=assigned.", exc.normalized_messages()
+        ) from exc
     return render_template(
         "reviews/queue.html",
-        assignments=services.my_queue(current_user, sort),
-        sort=sort if sort in ("due", "assigned") else "due",
+        queue=services.my_queue(current_user, args["sort"], args["page"]),
+        sort=args["sort"],
     )
 
 

@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -17,7 +18,7 @@ from core.extensions import db
 from evidence.models import Submission
 from reviews import reliability
 from reviews.models import AssignmentRole, AssignmentStatus, ReviewAssignment
-from tests.conftest import make_user
+from tests.conftest import make_user, run_jobs
 from tests.reviews import test_calibration
 from tests.reviews.test_calibration import (
     criteria_of,
@@ -144,6 +145,16 @@ def three_reviewers(calibration_app: Flask) -> dict[str, int]:
     return ids
 
 
+def computed_by_the_job(app: Flask, admin: Any) -> None:
+    """Before the first snapshot the pages say so and ask the job for one."""
+    pending = admin.get("/admin/reliability")
+    assert pending.status_code == 200
+    assert "The first report is being computed" in pending.get_data(as_text=True)
+    missing = admin.get("/api/v1/reliability")
+    assert missing.status_code == 404 and "try again in a minute" in missing.get_json()["message"]
+    assert run_jobs(app) >= 1
+
+
 def _by_label(rows: list[reliability.AgreementRow]) -> dict[str, reliability.AgreementRow]:
     return {row.label: row for row in rows}
 
@@ -251,6 +262,7 @@ def test_csv_neutralises_formulas(calibration_app: Flask) -> None:
     double_scored(app, teacher_id, "UDL-05", (ids[2], [P] * 6), (ids[3], [P, P, P, P, P, D]), at)
 
     admin = login(app, "admin@example.org", Role.PROGRAM_ADMIN)
+    computed_by_the_job(app, admin)
     for path in ("/admin/reliability.csv", "/api/v1/reliability.csv"):
         response = admin.get(path)
         assert response.status_code == 200, path
@@ -277,9 +289,11 @@ def test_report_page_chart_and_json(
     calibration_app: Flask, three_reviewers: dict[str, int]
 ) -> None:
     admin = login(calibration_app, "admin@example.org", Role.PROGRAM_ADMIN)
+    computed_by_the_job(calibration_app, admin)
     page = admin.get("/admin/reliability")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
+    assert "As of " in html
     assert (
         'role="img"' in html
         and 'aria-labelledby="monthly-agreement-title monthly-agreement-desc"' in html
@@ -355,4 +369,56 @@ def test_report_query_count_does_not_grow_with_submissions(calibration_app: Flas
     many, attempts = statements_for_report()
     assert attempts == 50
     assert many == few
-    assert few <= 4  # assignments, rubric versions, their criteria, their levels
+    # Assignments (streamed), rubric versions, their criteria, their levels, check
+    # submissions, reviewer names.
+    assert few <= 6
+
+
+@pytest.mark.parametrize("app", [{"RELIABILITY_PAIR_WINDOW": 5}], indirect=True)
+def test_agreement_per_reviewer_pair_over_their_last_attempts(calibration_app: Flask) -> None:
+    app = calibration_app
+    ids = {
+        name: make_user(app, f"{name.lower()}@example.org", Role.REVIEWER, name=name)
+        for name in ("Ann", "Ben", "Cy")
+    }
+    teacher_id = teacher(app)
+    agree = [P, D, N, P, D, N]
+    half = [P, D, N, D, N, P]  # three of six criteria differ from ``agree``
+
+    def pair(a: str, b: str, second: list[str], at: datetime) -> None:
+        double_scored(app, teacher_id, "UDL-05", (ids[a], agree), (ids[b], second), at)
+
+    # Ann and Ben disagreed entirely long ago, then agreed on their last five attempts.
+    for day in range(2):
+        pair("Ann", "Ben", [D, N, P, D, N, P], NOW - timedelta(days=120 - day))
+    for day in range(5):
+        pair("Ann", "Ben", agree, NOW - timedelta(days=20 - day))
+    # Ann and Cy: half the criteria on each of five attempts.
+    for day in range(5):
+        pair("Ann", "Cy", half, NOW - timedelta(days=30 - day))
+    # Ben and Cy: four attempts, too few to judge the pair.
+    for day in range(4):
+        pair("Ben", "Cy", agree, NOW - timedelta(days=10 - day))
+
+    with app.app_context():
+        report = reliability.build_report(now=NOW)
+    assert report.pair_window == 5
+    assert [row.label for row in report.by_pair] == ["Ann and Cy", "Ann and Ben"]
+    ann_cy, ann_ben = report.by_pair
+    assert (ann_cy.attempts, ann_cy.agreement.pairs, ann_cy.agreement.exact) == (5, 30, 0.5)
+    # Rolling: only the last five attempts count, so the early disagreement is gone...
+    assert (ann_ben.attempts, ann_ben.agreement.pairs, ann_ben.agreement.exact) == (5, 30, 1.0)
+    # ...while Ann's own figure over all her attempts still carries it.
+    ann = next(row for row in report.by_reviewer if row.label == "Ann")
+    assert ann.attempts == 12 and ann.agreement.exact < 1.0
+
+    # The page and the CSV show the same pairs.
+    admin = login(app, "admin@example.org", Role.PROGRAM_ADMIN)
+    computed_by_the_job(app, admin)
+    html = admin.get("/admin/reliability").get_data(as_text=True)
+    assert "last 5 attempts together" in html
+    assert html.index('<th scope="row">Ann and Cy</th>') < html.index(
+        '<th scope="row">Ann and Ben</th>'
+    )
+    rows = list(csv.reader(io.StringIO(admin.get("/admin/reliability.csv").get_data(as_text=True))))
+    assert [row[2] for row in rows if row[0] == "pair"] == ["Ann and Cy", "Ann and Ben"]
