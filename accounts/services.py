@@ -125,6 +125,7 @@ def register_teacher(data: dict[str, Any]) -> User:
         license_number=data.get("license_number"),
         license_state=data.get("license_state"),
     )
+    user.locale = data.get("locale")  # the language signed up in; mail follows it
     send_mail(user.email, "welcome", user=user)
     db.session.commit()
     return user

@@ -35,7 +35,7 @@ from core import jobs
 from core.errors import ServiceError
 from core.extensions import limiter
 from core.forms import flatten_messages, parse_form, safe_next_url
-from core.i18n import N_, _, translate
+from core.i18n import DEFAULT_LOCALE, N_, _, current_locale, translate
 from core.registry import role_home
 
 bp = Blueprint("accounts", __name__)
@@ -127,6 +127,8 @@ def sign_up() -> Any:
         form = request.form.to_dict()
         data, errors = parse_form(SignUpSchema())
         if data is not None:
+            if current_locale() != DEFAULT_LOCALE:  # keep a non-default page language
+                data["locale"] = current_locale()
             try:
                 user = services.register_teacher(data)
             except ServiceError as exc:

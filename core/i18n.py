@@ -183,6 +183,24 @@ def current_locale() -> str:
     return str(locale.language) if locale is not None else DEFAULT_LOCALE
 
 
+def mail_locale(recipient: Any) -> str:
+    """The language of mail to ``recipient``: the language saved on their account;
+    else, when nobody else is signed in (they are signing up or asking for a reset
+    link; a job has no user), the language of the current page; else English."""
+    saved = _supported(getattr(recipient, "locale", None))
+    if saved:
+        return saved
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    user = current_user._get_current_object() if current_user else None
+    other = (
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and getattr(user, "id", None) != getattr(recipient, "id", None)
+    )
+    return DEFAULT_LOCALE if other else current_locale()
+
+
 class LanguageChoiceSchema(Schema):
     class Meta:
         unknown = EXCLUDE

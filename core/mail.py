@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, has_request_context, render_template, url_for
+from flask_babel import force_locale
 
 from core.db_types import utcnow
+from core.i18n import mail_locale
 from core.jobs import enqueue, job
 
 
@@ -49,10 +51,12 @@ def public_url(endpoint: str, **values: Any) -> str:
 
 
 def render_mail_template(template: str, **context: Any) -> str:
-    """Render ``templates/mail/<template>.txt``, also from a job (no request)."""
+    """Render ``templates/mail/<template>.txt``, also from a job (no request), in
+    the language of the recipient (``context["user"]``, see ``core.i18n.mail_locale``)."""
     if has_request_context():
-        return render_template(f"mail/{template}.txt", public_url=public_url, **context)
-    with current_app.test_request_context("/"):
+        with force_locale(mail_locale(context.get("user"))):
+            return render_template(f"mail/{template}.txt", public_url=public_url, **context)
+    with current_app.test_request_context("/"), force_locale(mail_locale(context.get("user"))):
         return render_template(f"mail/{template}.txt", public_url=public_url, **context)
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import json
 import re
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,8 @@ from sqlalchemy import select
 from accounts.models import Role, User
 from core.extensions import db
 from core.i18n import LOCALE_COOKIE
-from tests.conftest import csrf_from, make_user, sign_in
+from core.jobs import relay_outbox
+from tests.conftest import csrf_from, make_user, run_jobs, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "core" / "translations"
@@ -300,6 +304,67 @@ def test_a_returned_submission_explains_itself_in_spanish(
     assert "Subir un archivo" in text and "Enviar para evaluación" in text
     # The upload script gets its messages in Spanish too.
     assert 'data-message-done="Carga completa."' in html
+
+
+def _mail(app: Flask) -> list[EmailMessage]:
+    with app.app_context():
+        relay_outbox()
+    run_jobs(app)
+    return [
+        message_from_bytes(path.read_bytes(), policy=default)
+        for path in sorted(Path(app.config["MAIL_OUTBOX_PATH"]).glob("*.eml"))
+    ]
+
+
+def test_mail_follows_the_language_the_teacher_signed_up_in(app: Flask) -> None:
+    client = app.test_client()
+    token = csrf_from(client, "/sign-up")
+    signed_up = client.post(
+        "/sign-up",
+        data={
+            "name": "Lucía Ramos",
+            "email": "lucia@example.org",
+            "password": "una frase larga y fácil",
+            "password_confirm": "una frase larga y fácil",
+            "csrf_token": token,
+        },
+        headers=ES,
+    )
+    assert signed_up.status_code == 302
+    [welcome] = _mail(app)
+    assert welcome["Subject"] == "Le damos la bienvenida a Microcred, Lucía Ramos"
+    body = welcome.get_content()
+    assert "Hola, Lucía Ramos:" in body and "Su cuenta de docente está lista." in body
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "lucia@example.org"))
+        assert user.locale == "es"
+    # Later mail, from an English page or from a job, keeps her language.
+    other = app.test_client()
+    other.post(
+        "/password/forgot",
+        data={"email": "lucia@example.org", "csrf_token": csrf_from(other, "/password/forgot")},
+        headers={"Accept-Language": "en-US"},
+    )
+    [reset] = [m for m in _mail(app) if m["Subject"] != welcome["Subject"]]
+    assert reset["To"] == "lucia@example.org"
+    assert reset["Subject"] == "Restablezca su contraseña de Microcred"
+    assert "El enlace funciona una sola vez." in reset.get_content()
+    # Someone signing up in English gets English mail, as before.
+    english = app.test_client()
+    english.post(
+        "/sign-up",
+        data={
+            "name": "Sam Lee",
+            "email": "sam@example.org",
+            "password": "a long and easy sentence",
+            "password_confirm": "a long and easy sentence",
+            "csrf_token": csrf_from(english, "/sign-up"),
+        },
+        headers={"Accept-Language": "en-US"},
+    )
+    [sam] = [m for m in _mail(app) if m["To"] == "sam@example.org"]
+    assert sam["Subject"] == "Welcome to Microcred, Sam Lee"
+    assert "Your teacher account is ready." in sam.get_content()
 
 
 # --- A badge, verified in Spanish ----------------------------------------------------------
