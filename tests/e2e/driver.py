@@ -65,9 +65,14 @@ def _violation_report(violations: list[dict[str, Any]]) -> str:
 class Auditor:
     """Runs axe on every page a journey reaches; takes the screenshots."""
 
-    def __init__(self, screenshots: Path, color_schemes: tuple[str, ...] = ("light",)) -> None:
+    def __init__(
+        self, screenshots: Path, color_schemes: tuple[str, ...] = ("light",), *, layout: bool = True
+    ) -> None:
         self.screenshots = screenshots
         self.color_schemes = color_schemes
+        # Screenshots and the reflow check depend on the page, not on the input
+        # device: one pass of the journey is enough for them.
+        self.layout = layout
         self.audited: list[str] = []
         self.skipped: list[str] = []
         self._seen: dict[str, set[str]] = {}
@@ -102,6 +107,8 @@ class Auditor:
     def assert_reflows(self, page: Page, label: str) -> None:
         """At 320 CSS px the page needs no horizontal scrolling (data tables may
         scroll inside their own box)."""
+        if not self.layout:
+            return
         page.set_viewport_size(REFLOW)
         try:
             overflow = page.evaluate(
@@ -122,7 +129,9 @@ class Auditor:
             f"{overflow['scroll']} px wide; widest elements: {overflow['wide']}"
         )
 
-    def screenshot(self, page: Page, name: str, *, phone: bool = True) -> Path:
+    def screenshot(self, page: Page, name: str, *, phone: bool = True) -> None:
+        if not self.layout:
+            return
         desktop = self.screenshots / f"{name}-desktop.png"
         page.screenshot(path=desktop, full_page=True)
         if phone:
@@ -131,7 +140,6 @@ class Auditor:
                 page.screenshot(path=self.screenshots / f"{name}-phone.png", full_page=True)
             finally:
                 page.set_viewport_size(DESKTOP)
-        return desktop
 
 
 Mode = Literal["mouse", "keyboard"]
