@@ -174,7 +174,6 @@ def test_full_journey(
     teacher.auditor.assert_reflows(teacher.page, "submission page")
     teacher.check(teacher.page.get_by_label("I have removed student names", exact=False))
     teacher.press("Submit")
-    submission_url = teacher.page.url
 
     def with_reviewers() -> bool:
         teacher.reload(audit=False)
@@ -204,7 +203,8 @@ def test_full_journey(
         expect(reviewer.page.get_by_text("Your scores are locked")).to_be_visible()
 
     # --- the worker decides and issues; the teacher gets the badge ---
-    teacher.open(submission_url.removeprefix(server.base_url), "submission")
+    teacher.follow("My portfolio", within=teacher.page.get_by_role("navigation", name="Main"))
+    teacher.follow(plan.title, within=teacher.page.get_by_role("region", name="My submissions"))
 
     def earned() -> bool:
         teacher.reload(audit=False)
@@ -301,6 +301,7 @@ def test_full_journey(
     admin.auditor.assert_reflows(admin.page, "review operations")
     admin.follow("Calibration")
     admin.follow("Scoring reliability report")
+    # The address the educator shared, typed into the browser.
     admin.open(badge_url.removeprefix(server.base_url), "badge page as admin")
     admin.open_disclosure("Revoke this badge")
     expect(admin.field("Reason (the educator is told)")).to_be_visible()
