@@ -244,6 +244,10 @@ class Driver:
     def follow(self, name: str | re.Pattern[str], within: Locator | None = None) -> None:
         self.activate(self.link(name, within))
 
+    def follow_nav(self, name: str) -> None:
+        """Follow a link of the site's main navigation."""
+        self.follow(name, within=self.page.get_by_role("navigation", name="Main"))
+
     def press(self, name: str | re.Pattern[str], within: Locator | None = None) -> None:
         self.activate(self.button(name, within))
 
@@ -303,7 +307,7 @@ class Driver:
         return to
 
     def sign_in(self, email: str, password: str) -> None:
-        self.follow("Sign in", within=self.page.get_by_role("navigation", name="Main"))
+        self.follow_nav("Sign in")
         self.fill_in("Email", email)
         self.fill_in("Password", password)
         self.press("Sign in", within=self.page.get_by_role("main"))

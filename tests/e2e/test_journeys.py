@@ -108,18 +108,52 @@ def part(driver: Driver, key: str) -> Locator:
     return driver.page.locator(f"#part-{key}")
 
 
+@dataclass
+class Educator:
+    """The teacher the journey follows, and what they end up holding."""
+
+    plan: Plan
+    name: str
+    email: str
+    license_number: str
+    badge_id: str = ""
+    badge_url: str = ""
+    certificate: Path | None = None
+
+    @classmethod
+    def new(cls, mode: Mode) -> Educator:
+        tag = uuid.uuid4().hex[:6]
+        return cls(
+            plan=PLANS[mode],
+            name=f"Jordan {mode.title()} Teacher",
+            email=f"e2e-{mode}-{tag}@example.org",
+            license_number=f"TN-E2E-{tag.upper()}",
+        )
+
+
 @pytest.mark.parametrize("mode", ["mouse", "keyboard"])
 def test_full_journey(
     mode: Mode, people: Callable[[], Driver], server: Server, screenshots: Path, tmp_path: Path
 ) -> None:
-    plan = PLANS[mode]
-    tag = uuid.uuid4().hex[:6]
-    email = f"e2e-{mode}-{tag}@example.org"
-    license_number = f"TN-E2E-{tag.upper()}"
-    name = f"Jordan {mode.title()} Teacher"
-
-    # --- teacher: sign up, find the micro-credential, build and submit evidence ---
+    educator = Educator.new(mode)
     teacher = people()
+    teacher_signs_up(teacher, educator)
+    teacher_submits_evidence(teacher, educator.plan, tmp_path)
+    for number, email in enumerate(("reviewer@example.org", "reviewer2@example.org"), 1):
+        reviewer_scores(people(), server, email, educator.plan, number)
+    teacher_collects_the_badge(teacher, educator, tmp_path)
+    verifier_checks_the_badge(people(), server, educator, tmp_path)
+    admin_visits_operations(people(), server, educator)
+
+    auditor = teacher.auditor
+    (screenshots / f"audited-{mode}.txt").write_text(
+        "".join(f"audited {page}\n" for page in auditor.audited)
+        + "".join(f"same as an audited page {page}\n" for page in auditor.skipped)
+    )
+    assert len(auditor.audited) >= 30, auditor.audited
+
+
+def teacher_signs_up(teacher: Driver, educator: Educator) -> None:
     teacher.open("/", "landing page")
     if teacher.keyboard:
         teacher.page.keyboard.press("Tab")
@@ -128,23 +162,24 @@ def test_full_journey(
         teacher.page.keyboard.press("Enter")
         expect(teacher.page.locator("main")).to_be_focused()
     teacher.auditor.assert_reflows(teacher.page, "landing page")
-    nav = teacher.page.get_by_role("navigation", name="Main")
-    teacher.follow("Create a teacher account", within=nav)
+    teacher.follow_nav("Create a teacher account")
     if not teacher.keyboard:
         teacher.press("Create account")  # empty: the error summary must be accessible too
         expect(teacher.page.get_by_role("alert")).to_contain_text("There is a problem")
         teacher.auditor.screenshot(teacher.page, "sign-up-errors")
         teacher.auditor.assert_reflows(teacher.page, "sign-up form with errors")
-    teacher.fill_in("Full name", name)
-    teacher.fill_in("Email", email)
+    teacher.fill_in("Full name", educator.name)
+    teacher.fill_in("Email", educator.email)
     teacher.fill_in("Password", "a long and memorable sentence")
     teacher.fill_in("Confirm password", "a long and memorable sentence")
-    teacher.fill_in("Educator license number (optional)", license_number)
+    teacher.fill_in("Educator license number (optional)", educator.license_number)
     teacher.choose(teacher.field("License state (optional)"), "TN")
     teacher.press("Create account")
     expect(teacher.page.get_by_role("heading", level=1)).to_have_text("My portfolio")
 
-    teacher.follow("Catalog", within=teacher.page.get_by_role("navigation", name="Main"))
+
+def teacher_submits_evidence(teacher: Driver, plan: Plan, tmp_path: Path) -> None:
+    teacher.follow_nav("Catalog")
     teacher.auditor.screenshot(teacher.page, "catalog")
     teacher.auditor.assert_reflows(teacher.page, "catalog")
     teacher.fill_in("Search", plan.search)
@@ -182,28 +217,29 @@ def test_full_journey(
     wait_until(with_reviewers, "the pre-check and the assignment of two reviewers")
     teacher.arrived("submission in review")
 
-    # --- the two demo reviewers score every criterion ---
-    for number, reviewer_email in enumerate(("reviewer@example.org", "reviewer2@example.org"), 1):
-        reviewer = people()
-        reviewer.open("/", "landing page")
-        reviewer.sign_in(reviewer_email, server.passwords[reviewer_email])
-        expect(reviewer.page.get_by_role("heading", level=1)).to_have_text("My review queue")
-        if number == 1:
-            reviewer.auditor.assert_reflows(reviewer.page, "review queue")
-            reviewer.auditor.screenshot(reviewer.page, "home-reviewer")
-        row = (
-            reviewer.page.get_by_role("row").filter(has_text=plan.code).filter(has_text="To score")
-        )
-        reviewer.activate(row.get_by_role("link"))
-        if number == 1:
-            reviewer.auditor.screenshot(reviewer.page, "scoring")
-            reviewer.auditor.assert_reflows(reviewer.page, "scoring page")
-        score_every_criterion(reviewer, f"Reviewer {number}")
-        reviewer.press("Submit scores")
-        expect(reviewer.page.get_by_text("Your scores are locked")).to_be_visible()
 
-    # --- the worker decides and issues; the teacher gets the badge ---
-    teacher.follow("My portfolio", within=teacher.page.get_by_role("navigation", name="Main"))
+def reviewer_scores(reviewer: Driver, server: Server, email: str, plan: Plan, number: int) -> None:
+    reviewer.open("/", "landing page")
+    reviewer.sign_in(email, server.passwords[email])
+    expect(reviewer.page.get_by_role("heading", level=1)).to_have_text("My review queue")
+    if number == 1:
+        reviewer.auditor.assert_reflows(reviewer.page, "review queue")
+        reviewer.auditor.screenshot(reviewer.page, "home-reviewer")
+    row = reviewer.page.get_by_role("row").filter(has_text=plan.code).filter(has_text="To score")
+    reviewer.activate(row.get_by_role("link"))
+    if number == 1:
+        reviewer.auditor.screenshot(reviewer.page, "scoring")
+        reviewer.auditor.assert_reflows(reviewer.page, "scoring page")
+    score_every_criterion(reviewer, f"Reviewer {number}")
+    reviewer.press("Submit scores")
+    expect(reviewer.page.get_by_text("Your scores are locked")).to_be_visible()
+
+
+def teacher_collects_the_badge(teacher: Driver, educator: Educator, tmp_path: Path) -> None:
+    """The worker decides and issues; the teacher makes the badge public, downloads
+    the signed PDF and shares the transcript with the state."""
+    plan = educator.plan
+    teacher.follow_nav("My portfolio")
     teacher.follow(plan.title, within=teacher.page.get_by_role("region", name="My submissions"))
 
     def earned() -> bool:
@@ -212,7 +248,7 @@ def test_full_journey(
 
     wait_until(earned, "the decision")
     teacher.arrived("decided submission")
-    teacher.follow("My portfolio", within=teacher.page.get_by_role("navigation", name="Main"))
+    teacher.follow_nav("My portfolio")
 
     def badge_listed() -> bool:
         teacher.reload(audit=False)
@@ -224,9 +260,9 @@ def test_full_journey(
     teacher.auditor.screenshot(teacher.page, "home-teacher")
     teacher.auditor.assert_reflows(teacher.page, "portfolio")
     teacher.follow(plan.title, within=teacher.page.get_by_role("region", name="My badges"))
-    badge_url = teacher.page.url
-    badge_id = teacher.page.locator("p.meta code").inner_text()
-    assert badge_url.endswith(f"/badges/{badge_id}")
+    educator.badge_url = teacher.page.url
+    educator.badge_id = teacher.page.locator("p.meta code").inner_text()
+    assert educator.badge_url.endswith(f"/badges/{educator.badge_id}")
     expect(teacher.page.get_by_role("heading", name="✓ Valid")).to_be_visible()
 
     def pdf_ready() -> bool:
@@ -238,61 +274,74 @@ def test_full_journey(
     expect(teacher.button("Make the details private")).to_be_visible()
     teacher.auditor.screenshot(teacher.page, "badge")
     teacher.auditor.assert_reflows(teacher.page, "badge page")
-    certificate = teacher.download(
+    educator.certificate = teacher.download(
         teacher.link("Signed certificate (PDF)"), tmp_path / "certificate.pdf"
     )
-    assert certificate.read_bytes().startswith(b"%PDF")
+    assert educator.certificate.read_bytes().startswith(b"%PDF")
 
-    teacher.follow("My portfolio", within=teacher.page.get_by_role("navigation", name="Main"))
+    teacher.follow_nav("My portfolio")
     teacher.follow("My licensure transcript: share it with my state")
     teacher.press("Share with TN")
     expect(teacher.page.get_by_text("Shared with TN since")).to_be_visible()
 
-    # --- the state verifier ---
-    verifier = people()
+
+def verifier_checks_the_badge(
+    verifier: Driver, server: Server, educator: Educator, tmp_path: Path
+) -> None:
+    """By id, by the PDF, in bulk, and through the shared transcript."""
+    assert educator.certificate is not None
     verifier.open("/", "landing page")
     verifier.sign_in("verifier@example.org", server.passwords["verifier@example.org"])
     expect(verifier.page.get_by_role("heading", level=1)).to_have_text("Verify a badge")
     verifier.auditor.screenshot(verifier.page, "home-verifier")
     verifier.auditor.assert_reflows(verifier.page, "verify page")
-    verifier.fill_in("Badge id or verification address", badge_id)
+    verifier.fill_in("Badge id or verification address", educator.badge_id)
     verifier.press("Verify")
     expect(verifier.page.get_by_role("heading", name="✓ Valid")).to_be_visible()
-    assert verifier.page.url == badge_url
-    verifier.follow("Verify a badge", within=verifier.page.get_by_role("navigation", name="Main"))
-    verifier.attach(verifier.field("Certificate (.pdf) or credential file (.json)"), certificate)
+    assert verifier.page.url == educator.badge_url
+
+    verifier.follow_nav("Verify a badge")
+    verifier.attach(
+        verifier.field("Certificate (.pdf) or credential file (.json)"), educator.certificate
+    )
     verifier.press("Verify the file")
     verdict = verifier.page.get_by_role("status").filter(has_text="What was checked")
     expect(verdict.get_by_role("heading", name="✓ Valid")).to_be_visible()
     expect(verdict.get_by_role("row", name="PDF signature")).to_contain_text("Passed")
     verifier.auditor.screenshot(verifier.page, "verified-pdf")
 
-    verifier.follow("Verify a badge", within=verifier.page.get_by_role("navigation", name="Main"))
+    verifier.follow_nav("Verify a badge")
     verifier.follow("Check many badges at once (CSV)")
     sheet = tmp_path / "badges.csv"
-    sheet.write_text(f"badge,name,license_number\n{badge_id},{name},{license_number}\n")
+    sheet.write_text(
+        f"badge,name,license_number\n{educator.badge_id},{educator.name},{educator.license_number}\n"
+    )
     verifier.attach(verifier.field("CSV file"), sheet)
     verifier.press("Start the check")
-
     # The status page follows the job's progress and reloads itself when it is done.
     expect(verifier.link("Download the results (CSV)")).to_be_visible(
         timeout=WAIT_FOR_WORKER * 1000
     )
     verifier.arrived("bulk check results")
+    valid = verifier.page.get_by_role("row").filter(
+        has=verifier.page.get_by_role("rowheader", name="Valid", exact=True)
+    )
+    expect(valid.get_by_role("cell").first).to_have_text("1")
     verifier.auditor.screenshot(verifier.page, "bulk-results")
     verifier.auditor.assert_reflows(verifier.page, "bulk check results")
 
-    verifier.follow("Verify a badge", within=verifier.page.get_by_role("navigation", name="Main"))
+    verifier.follow_nav("Verify a badge")
     verifier.follow("Look up an educator's transcript")
-    verifier.fill_in("Licence number", license_number)
+    verifier.fill_in("Licence number", educator.license_number)
     verifier.press("Look up")
     expect(verifier.page.get_by_role("heading", level=1)).to_have_text("Licensure transcript")
-    expect(verifier.page.get_by_role("main")).to_contain_text(plan.title)
+    expect(verifier.page.get_by_role("main")).to_contain_text(educator.plan.title)
     verifier.auditor.screenshot(verifier.page, "verifier-transcript")
     verifier.auditor.assert_reflows(verifier.page, "transcript")
 
-    # --- the admin: operations, calibration, revocation ---
-    admin = people()
+
+def admin_visits_operations(admin: Driver, server: Server, educator: Educator) -> None:
+    """Operations dashboard, calibration, reliability, and the revocation form."""
     admin.open("/", "landing page")
     admin.sign_in("admin@example.org", server.passwords["admin@example.org"])
     expect(admin.page.get_by_role("heading", level=1)).to_have_text("Catalog and operations")
@@ -302,17 +351,10 @@ def test_full_journey(
     admin.follow("Calibration")
     admin.follow("Scoring reliability report")
     # The address the educator shared, typed into the browser.
-    admin.open(badge_url.removeprefix(server.base_url), "badge page as admin")
+    admin.open(educator.badge_url.removeprefix(server.base_url), "badge page as admin")
     admin.open_disclosure("Revoke this badge")
     expect(admin.field("Reason (the educator is told)")).to_be_visible()
     admin.auditor.audit(admin.page, "revocation form")
-
-    auditor = teacher.auditor
-    (screenshots / f"audited-{mode}.txt").write_text(
-        "".join(f"audited {page}\n" for page in auditor.audited)
-        + "".join(f"same as an audited page {page}\n" for page in auditor.skipped)
-    )
-    assert len(auditor.audited) >= 30, auditor.audited
 
 
 def score_every_criterion(reviewer: Driver, who: str) -> None:
