@@ -76,6 +76,17 @@ VERIFICATION = (
     N_("The certificate is still being prepared; try again in a minute."),
     N_("No such badge."),
     N_("No issuer %(slug)s."),
+    # VC-JWT and baked images
+    N_("This is not a readable VC-JWT."),
+    N_("Only EdDSA (Ed25519) signatures are accepted."),
+    N_("The signing key named in the header cannot be found."),
+    N_("The signature does not match: the token was changed."),
+    N_("The token's claims (issuer, id, dates) do not match the credential it carries."),
+    N_("This is not a PNG image."),
+    N_("The PNG is truncated or damaged."),
+    N_("The PNG is damaged (a checksum does not match)."),
+    N_("A baked credential must not be compressed."),
+    N_("The baked credential is not UTF-8 text."),
 )
 
 BADGE_PAGE = (
