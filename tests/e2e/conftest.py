@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -69,6 +69,10 @@ def _drop_postgres_database(url: str, name: str) -> None:
 def _other_redis_db(url: str) -> str:
     """The same Redis server, the db number just below the one the unit tests use."""
     parts = urlsplit(url)
+    if parts.scheme == "unix":  # unix:///path/redis.sock?db=N
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str((int(query.get("db", 0)) - 1) % 16)
+        return f"unix://{parts.path}?{urlencode(query)}"
     current = int(parts.path.strip("/") or 0)
     return urlunsplit(parts._replace(path=f"/{(current - 1) % 16}"))
 
