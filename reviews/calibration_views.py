@@ -203,6 +203,7 @@ def admin_mark_anchor() -> Any:
     return redirect(url_for("reviews_calibration.admin_calibration"))
 
 
+MONTHS_SHOWN = 24  # on the page; the CSV and the API have every month
 REPORT_PENDING = (
     "The reliability report has not been computed yet. It is being computed now; "
     "try again in a minute."
@@ -237,8 +238,12 @@ def admin_reliability() -> Any:
     return render_template(
         "reviews/reliability_report.html",
         report=report,
+        months=report.monthly[-MONTHS_SHOWN:],
+        months_shown=MONTHS_SHOWN,
         chart=reliability.monthly_chart_svg(
-            report.monthly, minimum=report.minimum_exact, chart_id="monthly-agreement"
+            report.monthly[-MONTHS_SHOWN:],
+            minimum=report.minimum_exact,
+            chart_id="monthly-agreement",
         ),
         drift_window_days=reliability.DRIFT_WINDOW.days,
         pair_min_attempts=reliability.PAIR_MIN_ATTEMPTS,

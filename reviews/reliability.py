@@ -60,19 +60,19 @@ SNAPSHOTS_KEPT = 5
 STREAM_BATCH = 2000
 
 
+Cell = tuple[str, int, int, int]  # criterion key, first index, second index, categories
+
+
 @dataclass(frozen=True)
-class CriterionPair:
-    """Two reviewers' levels for one criterion of one submission."""
+class ScoredAttempt:
+    """Two reviewers' levels on one submission, one cell per criterion both scored."""
 
     submission_id: int
     code: str
-    criterion_key: str
     first_reviewer_id: int
     second_reviewer_id: int
-    first_index: int
-    second_index: int
-    categories: int
     at: datetime  # when the later of the two scores was submitted
+    cells: list[Cell]
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,12 @@ class Tally:
             self.attempts += 1
             self._last = submission_id
 
+    def add_cells(self, submission_id: int, cells: list[Cell], *, swapped: bool = False) -> None:
+        for _key, first, second, categories in cells:
+            if swapped:
+                first, second = second, first
+            self.add(submission_id, first, second, categories)
+
     def row(self, key: str, label: str) -> AgreementRow:
         return AgreementRow(key, label, self.attempts, agreement_from_matrix(self.matrix))
 
@@ -238,8 +244,8 @@ def _primary_rows() -> Iterator[Any]:
     )
 
 
-def criterion_pairs() -> Iterator[CriterionPair]:
-    """Every criterion pair from double-scored attempts, in submission order."""
+def scored_attempts() -> Iterator[ScoredAttempt]:
+    """Every double-scored attempt (each pair of primary scores), in submission order."""
     indexes = _versions(
         select(ReviewAssignment.rubric_version_id)
         .where(*_scored(AssignmentRole.PRIMARY))
@@ -248,35 +254,33 @@ def criterion_pairs() -> Iterator[CriterionPair]:
     )
     for _submission_id, group in itertools.groupby(_primary_rows(), key=lambda r: r.submission_id):
         for first, second in itertools.combinations(list(group), 2):
-            yield from _criterion_pairs(first, second, indexes)
+            cells = _cells(first, second, indexes)
+            if cells:
+                yield ScoredAttempt(
+                    submission_id=first.submission_id,
+                    code=first.credential_code,
+                    first_reviewer_id=first.reviewer_id,
+                    second_reviewer_id=second.reviewer_id,
+                    at=max(first.submitted_at, second.submitted_at),
+                    cells=cells,
+                )
 
 
-def _criterion_pairs(
-    first: Any, second: Any, indexes: dict[int, dict[str, dict[str, int]]]
-) -> Iterable[CriterionPair]:
+def _cells(first: Any, second: Any, indexes: dict[int, dict[str, dict[str, int]]]) -> list[Cell]:
     first_levels = indexes.get(first.rubric_version_id, {})
     second_levels = indexes.get(second.rubric_version_id, {})
+    first_given, second_given = first.levels or {}, second.levels or {}
+    cells = []
     for key, first_names in first_levels.items():
         second_names = second_levels.get(key)
-        first_level = (first.levels or {}).get(key) or {}
-        second_level = (second.levels or {}).get(key) or {}
         if second_names is None:
             continue
-        first_index = first_names.get(first_level.get("level"))
-        second_index = second_names.get(second_level.get("level"))
+        first_index = first_names.get((first_given.get(key) or {}).get("level"))
+        second_index = second_names.get((second_given.get(key) or {}).get("level"))
         if first_index is None or second_index is None:
             continue
-        yield CriterionPair(
-            submission_id=first.submission_id,
-            code=first.credential_code,
-            criterion_key=key,
-            first_reviewer_id=first.reviewer_id,
-            second_reviewer_id=second.reviewer_id,
-            first_index=first_index,
-            second_index=second_index,
-            categories=max(len(first_names), len(second_names)),
-            at=max(first.submitted_at, second.submitted_at),
-        )
+        cells.append((key, first_index, second_index, max(len(first_names), len(second_names))))
+    return cells
 
 
 def _check_tallies() -> dict[int, Tally]:
@@ -341,14 +345,13 @@ def _drift(
 
 
 def _rolling_pairs(
-    recent_by_pair: dict[tuple[int, int], list[tuple[datetime, int, list[tuple[int, int, int]]]]],
+    recent_by_pair: dict[tuple[int, int], list[tuple[datetime, int, list[Cell]]]],
 ) -> dict[tuple[int, int], Tally]:
     tallies: dict[tuple[int, int], Tally] = {}
     for reviewers, attempts in recent_by_pair.items():
         tally = tallies[reviewers] = Tally()
         for _at, submission_id, cells in sorted(attempts):
-            for first, second, categories in cells:
-                tally.add(submission_id, first, second, categories)
+            tally.add_cells(submission_id, cells)
     return tallies
 
 
@@ -368,45 +371,30 @@ def build_report(*, now: datetime | None = None) -> ReliabilityReport:
     by_criterion: dict[tuple[str, str], Tally] = defaultdict(Tally)
     by_month: dict[str, Tally] = defaultdict(Tally)
     # Per reviewer pair (lower id first): a min-heap of its latest ``window`` attempts.
-    latest: dict[tuple[int, int], list[tuple[datetime, int, list[tuple[int, int, int]]]]] = (
-        defaultdict(list)
-    )
-    attempt_cells: dict[tuple[int, int], tuple[datetime, int, list[tuple[int, int, int]]]] = {}
+    latest: dict[tuple[int, int], list[tuple[datetime, int, list[Cell]]]] = defaultdict(list)
 
-    def close_attempts() -> None:
-        for reviewers, entry in attempt_cells.items():
-            heap = latest[reviewers]
+    for attempt in scored_attempts():
+        sid, cells, at = attempt.submission_id, attempt.cells, attempt.at
+        first, second = attempt.first_reviewer_id, attempt.second_reviewer_id
+        overall.add_cells(sid, cells)
+        by_code[attempt.code].add_cells(sid, cells)
+        by_month[f"{at.year:04d}-{at.month:02d}"].add_cells(sid, cells)
+        for key, a, b, categories in cells:
+            by_criterion[(attempt.code, key)].add(sid, a, b, categories)
+        window_tallies = recent if at >= since else earlier
+        for reviewer_id, swapped in ((first, False), (second, True)):
+            by_reviewer[reviewer_id].add_cells(sid, cells, swapped=swapped)
+            window_tallies[reviewer_id].add_cells(sid, cells, swapped=swapped)
+        if window > 0:
+            heap = latest[(min(first, second), max(first, second))]
+            entry = (at, sid, cells if first < second else [(k, b, a, c) for k, a, b, c in cells])
             if len(heap) < window:
                 heapq.heappush(heap, entry)
             elif entry > heap[0]:
                 heapq.heapreplace(heap, entry)
-        attempt_cells.clear()
-
-    current: int | None = None
-    for pair in criterion_pairs():
-        if pair.submission_id != current:
-            close_attempts()
-            current = pair.submission_id
-        sid, cats = pair.submission_id, pair.categories
-        a, b = pair.first_index, pair.second_index
-        overall.add(sid, a, b, cats)
-        by_code[pair.code].add(sid, a, b, cats)
-        by_criterion[(pair.code, pair.criterion_key)].add(sid, a, b, cats)
-        by_month[pair.at.strftime("%Y-%m")].add(sid, a, b, cats)
-        for reviewer_id, own, other in (
-            (pair.first_reviewer_id, a, b),
-            (pair.second_reviewer_id, b, a),
-        ):
-            by_reviewer[reviewer_id].add(sid, own, other, cats)
-            (recent if pair.at >= since else earlier)[reviewer_id].add(sid, own, other, cats)
-        low, high = sorted((pair.first_reviewer_id, pair.second_reviewer_id))
-        oriented = (a, b) if low == pair.first_reviewer_id else (b, a)
-        entry = attempt_cells.setdefault((low, high), (pair.at, sid, []))
-        entry[2].append((*oriented, cats))
-    close_attempts()
 
     checks = _check_tallies()
-    pairs = _rolling_pairs(latest) if window > 0 else {}
+    pairs = _rolling_pairs(latest)
     wanted = set(by_reviewer) | set(checks) | {rid for ids in pairs for rid in ids}
     names = dict(
         db.session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all()
