@@ -12,7 +12,7 @@ from flask_login import current_user
 from accounts.policy import ADMIN_ROLES, login_required, roles_required
 from badges import services
 from badges.schemas import BadgeSchema, RevokeSchema, VerificationSchema, VisibilitySchema
-from badges.verification import verify_credential, verify_pdf
+from badges.verification import badge_id_from_url, verify_badge, verify_bytes
 from badges.views import MAX_UPLOAD
 from core.api_support import api_blueprint, public_read_only
 from core.errors import InvalidError
@@ -31,28 +31,34 @@ blp = api_blueprint(
 @limiter.limit("60 per minute")
 @blp.response(200, VerificationSchema)
 @blp.doc(
-    description='Body: the credential JSON itself, or {"credential": …}. '
-    "Answer: `valid`, a plain-language `verdict`, and every check with its reason."
+    description='Body: the credential JSON itself, or {"credential": …} (the JSON credential '
+    'or a VC-JWT string), or {"id": "<badge id>"}, or {"url": "<this service\'s badge URL>"}, '
+    "or a compact VC-JWT as text; or, as multipart field `file`, a certificate PDF, a baked "
+    "PNG badge, a VC-JWT or a JSON credential. Only this service's own badge URLs are "
+    "accepted, and they are never fetched. Answer: `valid`, a plain-language `verdict`, "
+    "and every check with its reason."
 )
 def verifications() -> Any:
-    """Verify a credential, or a certificate PDF sent as multipart field `file`"""
+    """Verify a credential, a VC-JWT, a baked badge image or a certificate PDF"""
     upload = request.files.get("file")
     if upload is not None:
         data = upload.stream.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
             raise InvalidError("The file is larger than 10 MiB; a certificate is much smaller.")
-        if data.startswith(b"%PDF"):
-            return verify_pdf(data).as_dict()
-        request_body = data
-    else:
-        request_body = request.get_data(cache=False)
+        return verify_bytes(data).as_dict()
+    body = request.get_data(cache=False)
+    if len(body) > MAX_UPLOAD:
+        raise InvalidError("The body is larger than 10 MiB; a credential is much smaller.")
     try:
-        body = json.loads(request_body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidError("The body is not JSON. Send the credential itself.") from exc
-    if isinstance(body, dict) and "credential" in body and "proof" not in body:
-        body = body["credential"]
-    return verify_credential(body).as_dict()
+        parsed = json.loads(body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        parsed = None
+    if isinstance(parsed, dict) and "proof" not in parsed and len(parsed) == 1:
+        if isinstance(parsed.get("id"), str):
+            return verify_badge(parsed["id"]).as_dict()
+        if isinstance(parsed.get("url"), str):
+            return verify_badge(badge_id_from_url(parsed["url"])).as_dict()
+    return verify_bytes(body).as_dict()
 
 
 @blp.route("/badges")

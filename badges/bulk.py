@@ -27,15 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 from redis import Redis
 from rq import get_current_job
 
 from accounts.models import User
 from accounts.policy import ensure_owner_or_admin
-from badges import issuers, services
-from badges.verification import Report, verify_credential
+from badges import issuers
+from badges.verification import Report, badge_id_from_url, verify_badge
 from core.csvsafe import neutralise_formula
 from core.db_types import utcnow
 from core.errors import ConflictError, InvalidError, NotFoundError, ServiceError
@@ -378,18 +377,9 @@ def badge_id_from(text: str) -> str | None:
     if _UUID.fullmatch(lowered):
         return lowered
     try:
-        parts = urlsplit(lowered)
-        base = urlsplit(issuers.public_base_url().lower())
-    except ValueError:
+        return badge_id_from_url(lowered)
+    except InvalidError:
         return None
-    if parts.scheme not in {"http", "https"} or parts.netloc != base.netloc:
-        return None
-    prefix = re.escape(base.path.rstrip("/") + "/badges/")
-    match = re.fullmatch(
-        prefix + r"(" + _UUID.pattern + r")(?:/credential\.json|/certificate\.pdf)?/?",
-        parts.path,
-    )
-    return match.group(1) if match else None
 
 
 def _same(given: str, on_badge: Any, *, spaces: str) -> bool:
@@ -412,11 +402,9 @@ class CheckContext:
         """Verify a badge once per check, however many rows name it; None if there is none."""
         if badge_id not in self.reports:
             try:
-                badge = services.get_badge(badge_id)
+                self.reports[badge_id] = verify_badge(badge_id)
             except NotFoundError:
                 self.reports[badge_id] = None
-            else:
-                self.reports[badge_id] = verify_credential(services.credential_of(badge))
         return self.reports[badge_id]
 
 

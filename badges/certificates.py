@@ -137,10 +137,15 @@ def _context(badge: Badge, credential: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def certificate_html(badge: Badge) -> str:
+    """The certificate page as HTML, before WeasyPrint lays it out."""
+    credential = json.loads(badge.credential_json)
+    return pdf.render_certificate_html(current_app.jinja_env, _context(badge, credential))
+
+
 def render_signed_pdf(badge: Badge) -> bytes:
     """The certificate PDF with the signed credential embedded, signed as a whole."""
-    credential = json.loads(badge.credential_json)
-    html = pdf.render_certificate_html(current_app.jinja_env, _context(badge, credential))
+    html = certificate_html(badge)
     document = pdf.render_pdf(
         html,
         base_url=current_app.static_folder or ".",

@@ -11,7 +11,8 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from badges import issuers
-from badges.verification import verify_credential, verify_pdf
+from badges.verification import CheckResult, Report, verify_bytes
+from core.errors import InvalidError
 from core.extensions import db
 
 keys = AppGroup("keys", help="Issuers' signing keys.")
@@ -51,18 +52,15 @@ def compromised(fragment: str, since: str, slug: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results")
 @with_appcontext
 def verify(files: tuple[Path, ...], as_json: bool) -> None:
-    """Verify credential JSON files or certificate PDFs; exit 1 if any fails."""
+    """Verify credentials (JSON or VC-JWT), baked PNG badges or certificate PDFs; exit 1 if any fails."""
     failed = 0
     results = []
     for path in files:
-        data = path.read_bytes()
-        if data.startswith(b"%PDF"):
-            report = verify_pdf(data)
-        else:
-            try:
-                report = verify_credential(json.loads(data))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                report = verify_credential(None)
+        try:
+            report = verify_bytes(path.read_bytes())
+        except InvalidError as exc:
+            report = Report(checks=[CheckResult("format", False, exc.message)])
+            report.verdict = f"Not valid: {exc.message}"
         failed += not report.valid
         results.append({"file": str(path), **report.as_dict()})
         if not as_json:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from accounts.models import User
-from badges import dataintegrity, issuers, status
+from badges import dataintegrity, issuers, status, vcjwt
 from badges.credential import (
     BadgeFacts,
     CriterionFact,
@@ -21,14 +21,14 @@ from badges.credential import (
     build_credential,
     build_stack_credential,
 )
-from badges.models import Badge
+from badges.models import Badge, IssuerKey
 from core import audit
 from core.db_types import utcnow
 from core.errors import ConflictError, InvalidError, NotFoundError
 from core.extensions import db
 from core.faults import fault_point
-from core.transactions import begin_write
 from core.mail import send_mail
+from core.transactions import begin_write
 from credentials.case import item_uri
 from evidence.models import Submission, SubmissionStatus
 from reviews.models import Decision
@@ -143,9 +143,7 @@ def issue_for_submission(submission_id: int) -> Badge | None:
     facts = _facts(badge_id, submission, decision)
     index = status.allocate(status_list)
     unsigned = build_credential(facts, status.entry(status_list, index))
-    signed = dataintegrity.sign(
-        unsigned, issuers.secret_key(key), issuers.key_id(key), facts.issued_at
-    )
+    credential_json, credential_jwt = _sign(unsigned, key, facts.issued_at)
     fault_point("badges.issue.after_sign")
     badge = Badge(
         id=badge_id,
@@ -161,7 +159,8 @@ def issue_for_submission(submission_id: int) -> Badge | None:
         hours=submission.credential.pd_hours,
         issued_at=facts.issued_at,
         valid_until=facts.valid_until,
-        credential_json=json.dumps(signed, indent=2, ensure_ascii=False),
+        credential_json=credential_json,
+        credential_jwt=credential_jwt,
     )
     try:
         with db.session.begin_nested():
@@ -229,9 +228,14 @@ def credential_of(badge: Badge) -> dict[str, Any]:
     return json.loads(badge.credential_json)
 
 
-def _sign_and_store(badge_id: str, unsigned: dict[str, Any], key: Any, issued_at: Any) -> str:
-    signed = dataintegrity.sign(unsigned, issuers.secret_key(key), issuers.key_id(key), issued_at)
-    return json.dumps(signed, indent=2, ensure_ascii=False)
+def _sign(unsigned: dict[str, Any], key: IssuerKey, issued_at: Any) -> tuple[str, str]:
+    """Both forms of one credential: with its Data Integrity proof, and as a VC-JWT."""
+    secret, kid = issuers.secret_key(key), issuers.key_id(key)
+    signed = dataintegrity.sign(unsigned, secret, kid, issued_at)
+    # 1EdTech's Open Badges 3.0 JSON Schema wants every collection as an array,
+    # the proof included; Data Integrity reads a set of one proof the same way.
+    signed["proof"] = [signed["proof"]]
+    return json.dumps(signed, indent=2, ensure_ascii=False), vcjwt.encode(unsigned, secret, kid)
 
 
 def issue_stacks(teacher: User) -> list[Badge]:
@@ -282,6 +286,9 @@ def _issue_stack(teacher: User, stack: Any, members: list[Badge]) -> Badge:
         license_number=teacher.license_number,
     )
     index = status.allocate(status_list)
+    credential_json, credential_jwt = _sign(
+        build_stack_credential(facts, status.entry(status_list, index)), key, issued_at
+    )
     badge = Badge(
         id=badge_id,
         teacher_id=teacher.id,
@@ -295,12 +302,8 @@ def _issue_stack(teacher: User, stack: Any, members: list[Badge]) -> Badge:
         title=stack.title,
         hours=0.0,
         issued_at=issued_at,
-        credential_json=_sign_and_store(
-            badge_id,
-            build_stack_credential(facts, status.entry(status_list, index)),
-            key,
-            issued_at,
-        ),
+        credential_json=credential_json,
+        credential_jwt=credential_jwt,
     )
     db.session.add(badge)
     db.session.flush()

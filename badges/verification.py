@@ -6,14 +6,25 @@ a licensure officer can act on.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
+import re
+import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from badges import dataintegrity, issuers, pdf, status
-from badges.models import IssuerKey
+from cachetools import LRUCache
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+
+from badges import baking, dataintegrity, issuers, ob3schema, pdf, status, vcjwt
+from badges.models import Badge, Issuer, IssuerKey, StatusList
 from core.db_types import utcnow
+from core.errors import InvalidError, NotFoundError
+from core.extensions import db
 
 REQUIRED_TYPES = {"VerifiableCredential", "OpenBadgeCredential"}
 
@@ -79,7 +90,9 @@ def _facts(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _format_check(document: Any) -> CheckResult:
+def _format_check(
+    document: Any, required: tuple[str, ...] = ("issuer", "credentialSubject", "validFrom", "proof")
+) -> CheckResult:
     if not isinstance(document, dict):
         return CheckResult(
             "format",
@@ -90,11 +103,7 @@ def _format_check(document: Any) -> CheckResult:
     types = (
         document.get("type") if isinstance(document.get("type"), list) else [document.get("type")]
     )
-    missing = [
-        name
-        for name in ("issuer", "credentialSubject", "validFrom", "proof")
-        if name not in document
-    ]
+    missing = [name for name in required if name not in document]
     if not set(types) >= REQUIRED_TYPES or missing:
         detail = f" Missing: {', '.join(missing)}." if missing else ""
         return CheckResult(
@@ -116,16 +125,9 @@ def verify_credential(document: Any, *, now: datetime | None = None) -> Report:
         report.verdict = f"Not valid: {fmt.reason}"
         return report
     report.facts = _facts(document)
-    resolved: dict[str, IssuerKey] = {}
-
-    def resolve(method: str) -> Any:
-        key, _reason = issuers.resolve_key(method)
-        if key is None:
-            return None
-        resolved[method] = key
-        return issuers.public_key(key)
-
-    proof = dataintegrity.verify(document, resolve)
+    report.checks.append(_schema_check(document))
+    keys = _Keys()
+    proof = _verify_proof(document, keys)
     method = proof.verification_method or ""
     if proof.undefined_terms:
         report.checks.append(
@@ -150,10 +152,244 @@ def verify_credential(document: Any, *, now: datetime | None = None) -> Report:
         if not proof.key_resolved.passed:
             reason = issuers.resolve_key(method)[1] or reason
         report.checks.append(CheckResult("proof", False, reason, "SIGNATURE_INVALID"))
-    report.checks.append(_issuer_check(document, method, resolved.get(method)))
+    _finish(report, document, method, keys.found.get(method), now)
+    return report
+
+
+class _Keys:
+    """Resolves verification methods to the keys this service publishes, keeping what it found."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, IssuerKey] = {}
+
+    def __call__(self, method: str) -> Ed25519PublicKey | None:
+        key, _reason = issuers.resolve_key(method)
+        if key is None:
+            return None
+        self.found[method] = key
+        return issuers.public_key(key)
+
+
+_PROOF_CACHE: LRUCache[str, dataintegrity.VerificationResult] = LRUCache(maxsize=4096)
+_PROOF_CACHE_LOCK = threading.Lock()
+
+
+def _verify_proof(document: dict[str, Any], keys: _Keys) -> dataintegrity.VerificationResult:
+    """The Data Integrity check, remembered for a document already found valid.
+
+    A valid proof over the same statements stays valid: the signature and the
+    shipped contexts never change. What can change (a key reported compromised,
+    an issuer no longer trusted, revocation, expiry) is checked afresh on every
+    call by the other checks. Canonicalization is the cost this saves.
+    """
+    digest = hashlib.sha256(
+        json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+    with _PROOF_CACHE_LOCK:
+        cached = _PROOF_CACHE.get(digest)
+    if cached is not None:
+        keys(cached.verification_method or "")  # the issuer check needs today's key record
+        return cached
+    result = dataintegrity.verify(document, keys)
+    if result.verified:
+        with _PROOF_CACHE_LOCK:
+            _PROOF_CACHE[digest] = result
+    return result
+
+
+def _finish(
+    report: Report, document: dict[str, Any], method: str, key: IssuerKey | None, now: datetime
+) -> None:
+    """The checks every form of a credential shares once its signature is settled."""
+    report.checks.append(_issuer_check(document, method, key))
     report.checks.append(_status_check(document))
     report.checks.append(_time_check(document, now))
     report.verdict = _verdict(report)
+
+
+def _schema_check(document: dict[str, Any]) -> CheckResult:
+    found = ob3schema.problems(document)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return CheckResult(
+            "schema",
+            False,
+            f"It does not follow the Open Badges 3.0 JSON Schema: {found[0]}{more}.",
+            "INSUFFICIENT_DOCUMENTATION",
+        )
+    return CheckResult("schema", True, "It follows the Open Badges 3.0 JSON Schema.")
+
+
+def verify_jwt(token: str, *, now: datetime | None = None) -> Report:
+    """The VC-JWT form: the JWS signature instead of the embedded proof, then the same checks."""
+    now = now or utcnow()
+    keys = _Keys()
+    decoded = vcjwt.decode(token, keys)
+    report = Report()
+    fmt = _format_check(decoded.credential, ("issuer", "credentialSubject", "validFrom"))
+    report.checks.append(fmt)
+    if not fmt.passed:
+        report.verdict = f"Not valid: {fmt.reason}"
+        return report
+    document = decoded.credential or {}
+    report.facts = _facts(document)
+    report.checks.append(_schema_check(document))
+    undefined = dataintegrity.find_undefined_terms(document)
+    if undefined:
+        reason = "It uses terms its contexts do not define: " + ", ".join(undefined[:5]) + "."
+        report.checks.append(CheckResult("proof", False, reason, "SIGNATURE_INVALID"))
+    else:
+        report.checks.append(
+            CheckResult(
+                "proof",
+                decoded.signature_valid,
+                decoded.reason,
+                None if decoded.signature_valid else "SIGNATURE_INVALID",
+            )
+        )
+    _finish(report, document, decoded.kid, keys.found.get(decoded.kid), now)
+    return report
+
+
+def verify_png(data: bytes, *, now: datetime | None = None) -> Report:
+    """A baked badge image: the credential inside it, in either form."""
+    try:
+        baked = baking.extract_png(data)
+    except ValueError as exc:
+        raise InvalidError(str(exc), {"file": [str(exc)]}) from exc
+    if baked is None:
+        report = Report(
+            checks=[
+                CheckResult(
+                    "format",
+                    False,
+                    "This image carries no badge credential (it is not a baked badge).",
+                    "INSUFFICIENT_DOCUMENTATION",
+                )
+            ]
+        )
+        report.verdict = _verdict(report)
+        return report
+    return verify_text(baked, now=now)
+
+
+def verify_text(text: str, *, now: datetime | None = None) -> Report:
+    """A credential as text: a compact VC-JWT or the JSON credential."""
+    if vcjwt.looks_like_jwt(text):
+        return verify_jwt(text, now=now)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidError(
+            "This is not a credential: send the JSON credential, a VC-JWT, a baked PNG "
+            "or a certificate PDF.",
+            {"file": ["Not a JSON credential, VC-JWT, baked PNG or certificate PDF."]},
+        ) from exc
+    if isinstance(document, dict) and "credential" in document and "proof" not in document:
+        inner = document["credential"]
+        return verify_text(inner, now=now) if isinstance(inner, str) else verify_credential(inner)
+    return verify_credential(document, now=now)
+
+
+def verify_bytes(data: bytes, *, now: datetime | None = None) -> Report:
+    """Whatever a verifier uploads: a certificate PDF, a baked PNG, a VC-JWT or JSON."""
+    if data.startswith(b"%PDF"):
+        return verify_pdf(data, now=now)
+    if baking.is_png(data):
+        return verify_png(data, now=now)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidError(
+            "This file is not a credential, a baked PNG or a certificate PDF.",
+            {"file": ["Not a credential, a baked PNG or a certificate PDF."]},
+        ) from exc
+    return verify_text(text, now=now)
+
+
+_BADGE_PATH = re.compile(
+    r"/badges/(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"(?:/(?:credential\.json|credential\.jwt|certificate\.pdf|image\.png|image\.svg))?/?"
+)
+
+
+def badge_id_from_url(url: str) -> str:
+    """The badge id in one of this service's own badge URLs.
+
+    Nothing is ever fetched: a URL is only a way of naming a badge this
+    service issued, so a URL on any other host (or an internal address) is
+    refused rather than requested.
+    """
+    own = urlsplit(issuers.public_base_url())
+    try:
+        given = urlsplit(url.strip())
+        port_ok = given.port == own.port
+    except ValueError:
+        port_ok = False
+        given = urlsplit("")
+    prefix = own.path.rstrip("/")
+    match = (
+        _BADGE_PATH.fullmatch(given.path.lower()[len(prefix) :])
+        if given.path.lower().startswith(prefix)
+        else None
+    )
+    if (
+        given.scheme.lower() not in ("http", "https")  # either: a proxy may add TLS
+        or (given.hostname or "").lower() != (own.hostname or "").lower()
+        or not port_ok
+        or match is None
+    ):
+        message = (
+            f"Only this service's own badge addresses ({issuers.public_base_url()}/badges/…) "
+            "can be verified by URL. For a badge from elsewhere, upload its credential file."
+        )
+        raise InvalidError(message, {"url": [message]})
+    return match.group("id")
+
+
+_REPORT_CACHE: LRUCache[tuple[Any, ...], tuple[Report, datetime]] = LRUCache(maxsize=4096)
+_REPORT_CACHE_LOCK = threading.Lock()
+_REPORT_FRESH_FOR = timedelta(minutes=5)
+
+
+def verify_badge(badge_id: str, *, now: datetime | None = None) -> Report:
+    """A badge this service issued, by id: its credential exactly as stored.
+
+    The stored credential never changes, so its report is remembered, keyed by
+    everything else a check reads: the status list's version (bumped by every
+    revocation), the signing key's compromise date and the issuer's trust. A
+    revocation or a compromised key therefore shows on the very next request;
+    expiry is honoured by never keeping a report past a date that would flip it.
+    """
+    state = db.session.execute(
+        select(Badge.credential_json, StatusList.version, IssuerKey.compromised_at, Issuer.trusted)
+        .join(StatusList, StatusList.id == Badge.status_list_id)
+        .join(IssuerKey, IssuerKey.id == Badge.key_id)
+        .join(Issuer, Issuer.id == IssuerKey.issuer_id)
+        .where(Badge.id == badge_id.strip().lower())
+    ).first()
+    if state is None:
+        raise NotFoundError("No badge has this id. Check it against the certificate.")
+    if now is not None:  # a report for another moment is never remembered
+        return verify_credential(json.loads(state.credential_json), now=now)
+    moment = utcnow()
+    key = (badge_id.strip().lower(), state.version, state.compromised_at, state.trusted)
+    with _REPORT_CACHE_LOCK:
+        cached = _REPORT_CACHE.get(key)
+    if cached is not None and moment < cached[1]:
+        return copy.deepcopy(cached[0])
+    document = json.loads(state.credential_json)
+    report = verify_credential(document, now=moment)
+    flips = [
+        when
+        for when in (
+            _parse_time(document.get("validFrom")),
+            _parse_time(document.get("validUntil")),
+        )
+        if when is not None and when > moment
+    ]
+    with _REPORT_CACHE_LOCK:
+        _REPORT_CACHE[key] = (copy.deepcopy(report), min([moment + _REPORT_FRESH_FOR, *flips]))
     return report
 
 
@@ -178,7 +414,7 @@ def _issuer_check(document: dict[str, Any], method: str, key: IssuerKey | None) 
         return CheckResult(
             "issuer", False, f"{key.issuer.name} is not an approved issuer.", "ISSUER_NOT_APPROVED"
         )
-    created = _parse_time((document.get("proof") or {}).get("created"))
+    created = _signed_at(document)
     if key.compromised_at is not None and (created is None or created >= key.compromised_at):
         return CheckResult(
             "issuer",
@@ -190,6 +426,16 @@ def _issuer_check(document: dict[str, Any], method: str, key: IssuerKey | None) 
     return CheckResult(
         "issuer", True, f"Signed by {key.issuer.name} with its published key {key.fragment}."
     )
+
+
+def _signed_at(document: dict[str, Any]) -> datetime | None:
+    """When the credential was signed: its proof's ``created``, else (a VC-JWT) ``validFrom``."""
+    proof = document.get("proof")
+    if isinstance(proof, list) and len(proof) == 1:
+        proof = proof[0]
+    if isinstance(proof, dict):
+        return _parse_time(proof.get("created"))
+    return _parse_time(document.get("validFrom"))
 
 
 def _status_check(document: dict[str, Any]) -> CheckResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 from typing import Any
 
@@ -11,10 +11,10 @@ from flask_login import current_user
 
 from accounts.models import Role
 from accounts.policy import ADMIN_ROLES, is_admin, roles_required
-from badges import certificates, issuers, services, status
+from badges import baking, certificates, issuers, services, status, vcjwt
 from badges.schemas import LookupSchema, RevokeSchema, VisibilitySchema
-from badges.verification import verify_credential, verify_pdf
-from core.errors import NotFoundError, ServiceError
+from badges.verification import badge_id_from_url, verify_badge, verify_bytes
+from core.errors import InvalidError, NotFoundError, ServiceError
 from core.extensions import db, limiter
 from core.forms import parse_form
 from core.storage import attachment_response
@@ -33,7 +33,7 @@ def _verify_limit() -> str:
 @limiter.limit(_verify_limit)
 def badge_page(badge_id: str) -> Any:
     badge = services.get_badge(badge_id)
-    report = verify_credential(services.credential_of(badge))
+    report = verify_badge(badge.id)
     owner = current_user.is_authenticated and current_user.id == badge.teacher_id
     show_details = (
         badge.public or owner or (current_user.is_authenticated and is_admin(current_user))
@@ -55,6 +55,34 @@ def credential_json(badge_id: str) -> Response:
     response = Response(badge.credential_json, mimetype=JSON_LD)
     response.headers["Content-Disposition"] = f'attachment; filename="badge-{badge.id}.json"'
     return response
+
+
+@bp.get("/badges/<badge_id>/credential.jwt")
+@limiter.limit(_verify_limit)
+def credential_jwt(badge_id: str) -> Response:
+    """The same credential secured as a VC-JWT (signed at issue, served as stored)."""
+    badge = services.get_badge(badge_id)
+    if not badge.credential_jwt:
+        raise NotFoundError("This badge was issued before VC-JWTs were offered; use the JSON.")
+    response = Response(badge.credential_jwt, mimetype=vcjwt.MEDIA_TYPE)
+    response.headers["Content-Disposition"] = f'attachment; filename="badge-{badge.id}.jwt"'
+    return response
+
+
+@bp.get("/badges/<badge_id>/image.png")
+@limiter.limit(_verify_limit)
+def badge_png(badge_id: str) -> Response:
+    """The badge picture baked with its signed credential (Open Badges 3.0 baking)."""
+    badge = services.get_badge(badge_id)
+    png = baking.bake_png(
+        baking.render_png(badge.competency_code, badge.title, badge.hours), badge.credential_json
+    )
+    response = Response(png, mimetype="image/png")
+    response.headers["Content-Disposition"] = f'inline; filename="badge-{badge.id}.png"'
+    response.set_etag(hashlib.sha256(png).hexdigest())
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response.make_conditional(request)
 
 
 @bp.get("/badges/<badge_id>/certificate.pdf")
@@ -147,7 +175,11 @@ def status_list(slug: str) -> Response:
 
 
 def _lookup_id(text: str) -> str | None:
-    match = _UUID.search(text.lower())
+    """A bare badge id, or the id in one of this service's own badge URLs."""
+    text = text.strip()
+    if "/" in text:
+        return badge_id_from_url(text)  # a URL elsewhere is refused, never fetched
+    match = _UUID.fullmatch(text.lower())
     return match.group(0) if match else None
 
 
@@ -166,26 +198,27 @@ def verify() -> Any:
                         "The file is larger than 10 MiB; a credential or certificate is much smaller."
                     ]
                 }
-            elif raw.startswith(b"%PDF"):
-                report = verify_pdf(raw)
             else:
                 try:
-                    report = verify_credential(json.loads(raw))
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    errors = {"file": ["This file is not a JSON credential."]}
+                    report = verify_bytes(raw)
+                except InvalidError as exc:
+                    errors = {"file": [exc.message]}
         else:
             data, errors = parse_form(LookupSchema())
             if data is not None:
-                badge_id = _lookup_id(data["badge"])
-                if badge_id is None:
+                try:
+                    badge_id = _lookup_id(data["badge"])
+                except InvalidError as exc:
+                    errors = {"badge": [exc.message]}
+                else:
+                    if badge_id is not None:
+                        return redirect(url_for("badges.badge_page", badge_id=badge_id))
                     errors = {
                         "badge": [
                             "Enter the badge id (it looks like 8-4-4-4-12 letters and digits) "
                             "or the verification URL."
                         ]
                     }
-                else:
-                    return redirect(url_for("badges.badge_page", badge_id=badge_id))
     status_code = 422 if errors else 200
     return render_template("badges/verify.html", report=report, errors=errors), status_code
 

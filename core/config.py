@@ -96,6 +96,8 @@ def load_config(instance_path: Path, overrides: Mapping[str, Any] | None = None)
         "MAIL_SENDER": os.environ.get("MAIL_SENDER", "Microcred <no-reply@localhost>"),
         "MAIL_OUTBOX_PATH": os.environ.get("MAIL_OUTBOX_PATH", str(instance_path / "mail-outbox")),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Off only for load benchmarks on a private machine; never in production.
+        "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
         "MAX_CONTENT_LENGTH": _env_int("MAX_REQUEST_BYTES", 16 * 1024 * 1024),
         "JOB_RETRY_INTERVALS": [10, 60, 300],
         "OUTBOX_RELAY_SECONDS": _env_int("OUTBOX_RELAY_SECONDS", 10),
@@ -140,5 +142,7 @@ def check_production(config: Mapping[str, Any]) -> None:
             problems.append(f"{name} is not set")
         elif name == "DATABASE_URL" and str(config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
             problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
+    if not config.get("RATELIMIT_ENABLED", True):
+        problems.append("RATELIMIT_ENABLED is off; sign-in and verification need their limits")
     if problems:
         raise ConfigError("Refusing to start in production mode: " + "; ".join(problems) + ".")

@@ -41,3 +41,16 @@ def test_keys_rotate_keeps_old_badges_verifying(issued) -> None:  # noqa: F811
         from badges.verification import verify_credential
 
         assert verify_credential(json.loads(badge.credential_json)).valid
+
+
+def test_verify_command_reads_jwts_and_baked_images(issued, tmp_path: Path) -> None:  # noqa: F811
+    app, _teacher, badge = issued
+    token = tmp_path / "badge.jwt"
+    token.write_text(badge.credential_jwt)
+    image = tmp_path / "badge.png"
+    image.write_bytes(app.test_client().get(f"/badges/{badge.id}/image.png").data)
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00\xff not a credential")
+    result = _run(app, "verify", "--json", str(token), str(image), str(junk))
+    assert result.exit_code == 1
+    assert [r["valid"] for r in json.loads(result.output)] == [True, True, False]

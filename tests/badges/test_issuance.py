@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from accounts.models import Role
 from badges import issuers, services
 from badges.models import Badge
-from badges.verification import verify_credential
+from badges.verification import verify_badge, verify_credential
 from core.db_types import utcnow
 from core.extensions import db
 from tests.conftest import csrf_from, make_user, sign_in
@@ -74,7 +74,7 @@ def test_passed_attempt_is_issued_a_valid_badge(issued) -> None:
     assert subject["achievement"]["achievementType"] == "MicroCredential"
     assert subject["creditsEarned"] == 15
     assert {r["type"][0] for r in subject["result"]} == {"Result"}
-    assert credential["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
+    assert [p["cryptosuite"] for p in credential["proof"]] == ["eddsa-rdfc-2022"]
     assert credential["credentialStatus"]["type"] == "BitstringStatusListEntry"
     with app.test_request_context():
         report = verify_credential(credential)
@@ -125,7 +125,7 @@ def test_tampered_credentials_fail(issued, change: str) -> None:
     elif change == "undefined_term":
         forged["credentialSubject"]["favouriteColour"] = "blue"
     else:
-        forged["proof"]["proofValue"] = forged["proof"]["proofValue"][:-4] + "abcd"
+        forged["proof"][0]["proofValue"] = forged["proof"][0]["proofValue"][:-4] + "abcd"
     response = app.test_client().post("/api/v1/verifications", json=forged)
     body = response.get_json()
     assert response.status_code == 200 and body["valid"] is False
@@ -188,6 +188,7 @@ def test_key_rotation_keeps_old_badges_valid_and_compromise_cuts_later_ones(issu
         issuers.mark_compromised(issuer, "key-1", utcnow() + timedelta(minutes=5))
         db.session.commit()
         assert verify_credential(credential).valid
+        assert verify_badge(badge.id).valid  # and by id, which remembers the report
     with app.test_request_context():
         issuer = issuers.ensure_default_issuer()
         key = next(k for k in issuer.keys if k.fragment == "key-1")
@@ -198,6 +199,7 @@ def test_key_rotation_keeps_old_badges_valid_and_compromise_cuts_later_ones(issu
         report = verify_credential(credential)
         assert not report.valid
         assert next(c for c in report.checks if c.name == "issuer").code == "SIGNATURE_INVALID"
+        assert not verify_badge(badge.id).valid  # the remembered report is not reused
 
 
 def test_expired_badges_verify_as_expired(issued) -> None:

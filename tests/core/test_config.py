@@ -59,6 +59,10 @@ def test_production_starts_when_configured(tmp_path: Path, monkeypatch) -> None:
     app = create_app({"INSTANCE_PATH": str(tmp_path)})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+    # Rate limits can be switched off for a load benchmark, never in production.
+    monkeypatch.setenv("RATELIMIT_ENABLED", "false")
+    with pytest.raises(ConfigError, match="RATELIMIT_ENABLED"):
+        create_app({"INSTANCE_PATH": str(tmp_path)})
 
 
 def test_postgres_url_spellings() -> None:

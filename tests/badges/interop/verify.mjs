@@ -84,7 +84,9 @@ async function main(argv) {
     return 2;
   }
   const credential = JSON.parse(readFileSync(credentialPath, 'utf8'));
-  const verificationMethodId = credential?.proof?.verificationMethod;
+  // A proof may be one object or a set of one (Open Badges 3.0 issues a set).
+  const proof = Array.isArray(credential?.proof) ? credential.proof[0] : credential?.proof;
+  const verificationMethodId = proof?.verificationMethod;
   const documents = loadShippedContexts();
   if(typeof verificationMethodId === 'string') {
     for(const [url, document] of keyDocuments(verificationMethodId, publicKeyMultibase)) {
