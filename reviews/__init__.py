@@ -30,5 +30,5 @@ def init_app(app: Flask) -> None:
     register_periodic(app, PeriodicJob("reviews.jobs.assign_waiting", interval=300))
     register_periodic(app, PeriodicJob("reviews.jobs.check_deadlines", interval=3600))
     register_periodic(app, PeriodicJob("reviews.jobs.send_digests", cron="0 6 * * *"))
-    register_periodic(app, PeriodicJob("reviews.jobs.refresh_reliability", interval=3600))
+    register_periodic(app, PeriodicJob("reviews.jobs.schedule_reliability_refresh", interval=3600))
     register_seeder(app, Seeder("demo reviewers", demo.qualify_demo_reviewers, demo_only=True))

@@ -22,7 +22,6 @@ from flask import (
 from flask.views import MethodView
 from flask_login import current_user
 from marshmallow import Schema, fields
-from sqlalchemy import select
 
 from accounts.models import Role
 from accounts.policy import ADMIN_ROLES, is_admin, roles_required
@@ -30,8 +29,6 @@ from core.api_support import api_blueprint, register_api
 from core.db_types import utcnow
 from core.errors import NotFoundError, ServiceError
 from core.extensions import db
-from core.jobs import enqueue
-from core.models import OutboxMessage
 from credentials.models import Theme
 from evidence.downloads import stream_file
 from evidence.filetypes import extension_for
@@ -213,12 +210,8 @@ REPORT_PENDING = (
 def _stored_report() -> reliability.ReliabilityReport | None:
     """The latest snapshot; before the first one, ask the job for it."""
     report = reliability.latest_report()
-    if report is None:
-        # At most one request a minute asks (the outbox keeps job ids unique).
-        job_id = f"reliability-first-{utcnow():%Y%m%d%H%M}"
-        if not db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.job_id == job_id)):
-            enqueue("reviews.jobs.refresh_reliability", job_id=job_id)
-            db.session.commit()
+    if report is None and reliability.request_refresh(f"reliability-first-{utcnow():%Y%m%d%H%M}"):
+        db.session.commit()  # at most one request a minute asks
     return report
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.db_types import utcnow
 from core.extensions import db
 from core.faults import fault_point
 from core.jobs import job
@@ -45,3 +46,10 @@ def refresh_reliability() -> int:
     """Recompute the reliability report and keep it as the latest snapshot."""
     snapshot = reliability.refresh_snapshot()
     return snapshot.report["overall"]["attempts"]
+
+
+@job
+def schedule_reliability_refresh() -> None:
+    """Periodic: queue the refresh with a timeout that fits a million attempts (RQ's
+    default of three minutes does not), once per hour."""
+    reliability.request_refresh(f"reliability-{utcnow():%Y%m%d%H}")

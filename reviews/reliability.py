@@ -38,6 +38,8 @@ from accounts.models import User
 from core.csvsafe import neutralise_formula
 from core.db_types import utcnow
 from core.extensions import db
+from core.jobs import enqueue
+from core.models import OutboxMessage
 from evidence.models import Submission
 from reviews.calibration import level_indexes, thresholds
 from reviews.models import (
@@ -58,6 +60,7 @@ PAIR_MIN_ATTEMPTS = 5  # a pair is judged once it has this many attempts togethe
 PAIRS_SHOWN = 50  # the least-agreeing pairs are listed (200 reviewers make 19,900 pairs)
 SNAPSHOTS_KEPT = 5
 STREAM_BATCH = 2000
+REFRESH_TIMEOUT = 3600  # seconds; a million double-scored attempts take minutes
 
 
 Cell = tuple[str, int, int, int]  # criterion key, first index, second index, categories
@@ -451,6 +454,15 @@ def refresh_snapshot(*, now: datetime | None = None) -> ReliabilitySnapshot:
         delete(ReliabilitySnapshot).where(ReliabilitySnapshot.id.not_in(keep.scalar_subquery()))
     )
     return snapshot
+
+
+def request_refresh(job_id: str) -> bool:
+    """Queue ``reviews.jobs.refresh_reliability`` under ``job_id`` unless it already was
+    (the outbox keeps job ids unique); the caller commits."""
+    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.job_id == job_id)):
+        return False
+    enqueue("reviews.jobs.refresh_reliability", job_id=job_id, job_timeout=REFRESH_TIMEOUT)
+    return True
 
 
 def latest_report() -> ReliabilityReport | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from accounts.models import Role
 from core.extensions import db
@@ -422,3 +422,30 @@ def test_agreement_per_reviewer_pair_over_their_last_attempts(calibration_app: F
     )
     rows = list(csv.reader(io.StringIO(admin.get("/admin/reliability.csv").get_data(as_text=True))))
     assert [row[2] for row in rows if row[0] == "pair"] == ["Ann and Cy", "Ann and Ben"]
+
+
+def test_hourly_job_queues_one_refresh_with_a_long_timeout(calibration_app: Flask) -> None:
+    from core.jobs import enqueue, relay_outbox
+    from core.models import OutboxMessage
+    from reviews.models import ReliabilitySnapshot
+
+    app = calibration_app
+
+    def hourly() -> None:
+        with app.app_context():
+            enqueue("reviews.jobs.schedule_reliability_refresh")
+            db.session.commit()
+            relay_outbox()
+        run_jobs(app)
+
+    hourly()
+    hourly()  # the same hour: nothing more is queued
+    with app.app_context():
+        refreshes = db.session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.func_name == "reviews.jobs.refresh_reliability"
+            )
+        ).all()
+        assert len(refreshes) == 1
+        assert refreshes[0].kwargs == {"job_timeout": reliability.REFRESH_TIMEOUT}
+        assert db.session.scalar(select(func.count(ReliabilitySnapshot.id))) == 1
