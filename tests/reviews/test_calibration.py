@@ -161,7 +161,8 @@ def test_admin_marks_anchor_and_reviewer_calibrates_blind(calibration_app: Flask
     form_page = admin.get(f"/admin/calibration?submission_id={submission_id}")
     html = form_page.get_data(as_text=True)
     assert form_page.status_code == 200
-    assert html.count("<fieldset") == 6 and "<legend>C1." in html
+    # One fieldset per criterion (the footer's language switcher is another).
+    assert html.split("<footer")[0].count("<fieldset") == 6 and "<legend>C1." in html
     assert 'type="radio"' in html and 'for="level-C1-1"' in html
 
     true_levels = levels_cycle(app, "UDL-05")
