@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
+from redis import Redis
 
 from tests.conftest import free_port
 
@@ -67,7 +68,8 @@ def _drop_postgres_database(url: str, name: str) -> None:
 
 
 def _other_redis_db(url: str) -> str:
-    """The same Redis server, the db number just below the one the unit tests use."""
+    """The same Redis server, the db number just below the one the unit tests use;
+    the browser tests own it and empty it."""
     parts = urlsplit(url)
     if parts.scheme == "unix":  # unix:///path/redis.sock?db=N
         query = dict(parse_qsl(parts.query))
@@ -111,8 +113,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"], name = _own_postgres_database(os.environ["DATABASE_URL"])
         database = (os.environ["DATABASE_URL"], name)
+    redis_url = None
     if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = _other_redis_db(os.environ["REDIS_URL"])
+        redis_url = env["REDIS_URL"] = _other_redis_db(os.environ["REDIS_URL"])
+        # The database is new, so its ids start again at 1; jobs of an earlier run
+        # (deterministic ids, results kept for minutes) must not be taken for its own.
+        Redis.from_url(redis_url).flushdb()
     port = _port()
     base = f"http://127.0.0.1:{port}"
     log = root / "serve.log"
@@ -137,6 +143,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.wait()
         if database is not None:
             _drop_postgres_database(*database)
+        if redis_url is not None:
+            Redis.from_url(redis_url).flushdb()
 
 
 def chromium_path() -> str:
