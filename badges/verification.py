@@ -361,24 +361,28 @@ def verify_badge(badge_id: str, *, now: datetime | None = None) -> Report:
     revocation or a compromised key therefore shows on the very next request;
     expiry is honoured by never keeping a report past a date that would flip it.
     """
+    badge_id = badge_id.strip().lower()
     state = db.session.execute(
-        select(Badge.credential_json, StatusList.version, IssuerKey.compromised_at, Issuer.trusted)
+        select(StatusList.version, IssuerKey.compromised_at, Issuer.trusted)
+        .select_from(Badge)
         .join(StatusList, StatusList.id == Badge.status_list_id)
         .join(IssuerKey, IssuerKey.id == Badge.key_id)
         .join(Issuer, Issuer.id == IssuerKey.issuer_id)
-        .where(Badge.id == badge_id.strip().lower())
+        .where(Badge.id == badge_id)
     ).first()
     if state is None:
         raise NotFoundError("No badge has this id. Check it against the certificate.")
-    if now is not None:  # a report for another moment is never remembered
-        return verify_credential(json.loads(state.credential_json), now=now)
-    moment = utcnow()
-    key = (badge_id.strip().lower(), state.version, state.compromised_at, state.trusted)
-    with _REPORT_CACHE_LOCK:
-        cached = _REPORT_CACHE.get(key)
-    if cached is not None and moment < cached[1]:
-        return copy.deepcopy(cached[0])
-    document = json.loads(state.credential_json)
+    moment = now or utcnow()
+    key = (badge_id, state.version, state.compromised_at, state.trusted)
+    if now is None:  # a report for another moment is never remembered
+        with _REPORT_CACHE_LOCK:
+            cached = _REPORT_CACHE.get(key)
+        if cached is not None and moment < cached[1]:
+            return copy.deepcopy(cached[0])
+    stored = db.session.scalar(select(Badge.credential_json).where(Badge.id == badge_id))
+    document = json.loads(stored or "null")
+    if now is not None:
+        return verify_credential(document, now=now)
     report = verify_credential(document, now=moment)
     flips = [
         when

@@ -48,13 +48,17 @@ def badge_page(badge_id: str) -> Any:
     )
 
 
+def _download(body: str | bytes, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @bp.get("/badges/<badge_id>/credential.json")
 @limiter.limit(_verify_limit)
 def credential_json(badge_id: str) -> Response:
     badge = services.get_badge(badge_id)
-    response = Response(badge.credential_json, mimetype=JSON_LD)
-    response.headers["Content-Disposition"] = f'attachment; filename="badge-{badge.id}.json"'
-    return response
+    return _download(badge.credential_json, JSON_LD, f"badge-{badge.id}.json")
 
 
 @bp.get("/badges/<badge_id>/credential.jwt")
@@ -64,9 +68,7 @@ def credential_jwt(badge_id: str) -> Response:
     badge = services.get_badge(badge_id)
     if not badge.credential_jwt:
         raise NotFoundError("This badge was issued before VC-JWTs were offered; use the JSON.")
-    response = Response(badge.credential_jwt, mimetype=vcjwt.MEDIA_TYPE)
-    response.headers["Content-Disposition"] = f'attachment; filename="badge-{badge.id}.jwt"'
-    return response
+    return _download(badge.credential_jwt, vcjwt.MEDIA_TYPE, f"badge-{badge.id}.jwt")
 
 
 @bp.get("/badges/<badge_id>/image.png")

@@ -1,0 +1,87 @@
+"""Benchmark: issuing one badge end to end against a bare WeasyPrint render.
+
+On a fresh instance whose demo teacher holds a passed submission, it alternates
+two measurements, ROUNDS times each, in the same process:
+
+* **bare render**: ``weasyprint.HTML(string=html).write_pdf(...)`` of the very
+  certificate HTML the badge's PDF is made from, with the output settings every
+  certificate needs (tagged PDF/UA-1, for screen readers) and nothing else; the
+  same render with WeasyPrint's default (untagged) output is printed too;
+* **issuance**: the issuance job's work for that submission, end to end: build the
+  Open Badges 3.0 credential, sign it (eddsa-rdfc-2022) and as a VC-JWT,
+  allocate its status-list index, render the PDF with the credential embedded,
+  sign it (PAdES), store it and commit (the badge row is removed between rounds
+  so every round issues anew).
+
+Goal: median issuance at most 1.25x the median bare (tagged) render.
+Run: ``python tests/bench/bench_issuance.py [ROUNDS]``. Exits 1 if the goal is missed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+GOAL = 1.25
+
+
+def main(rounds: int) -> int:
+    import weasyprint
+    from flask import current_app
+    from sqlalchemy import select
+
+    from badges import certificates, pdf
+    from badges.jobs import issue_badge_for_submission
+    from badges.models import Badge
+    from core.extensions import db
+    from tests.bench.instance import demo_instance
+
+    with demo_instance() as (app, _instance), app.app_context():
+        badge = db.session.scalars(select(Badge).where(Badge.kind == "micro_credential")).one()
+        submission_id = badge.submission_id
+        html = certificates.certificate_html(badge)
+        base_url = current_app.static_folder
+
+        def bare(**options: object) -> float:
+            start = time.perf_counter()
+            weasyprint.HTML(string=html, base_url=base_url).write_pdf(**options)
+            return time.perf_counter() - start
+
+        tagged = {"pdf_variant": pdf.PDF_VARIANT, "pdf_tags": True}
+
+        def issue() -> float:
+            db.session.execute(db.delete(Badge).where(Badge.submission_id == submission_id))
+            db.session.commit()
+            start = time.perf_counter()
+            issued_id = issue_badge_for_submission(submission_id)
+            elapsed = time.perf_counter() - start
+            issued = db.session.get(Badge, issued_id)
+            assert issued is not None and issued.pdf_sha256 and issued.credential_jwt
+            return elapsed
+
+        bare(), bare(**tagged), issue()  # warm fonts, contexts and caches for all
+        untagged_times, bare_times, issue_times = [], [], []
+        for _ in range(rounds):
+            untagged_times.append(bare())
+            bare_times.append(bare(**tagged))
+            issue_times.append(issue())
+
+    untagged_median = statistics.median(untagged_times)
+    bare_median = statistics.median(bare_times)
+    issue_median = statistics.median(issue_times)
+    ratio = issue_median / bare_median
+    print(f"rounds: {rounds}")
+    print(f"bare render, untagged    median {untagged_median * 1000:8.1f} ms")
+    print(f"bare render, PDF/UA      median {bare_median * 1000:8.1f} ms")
+    print(f"issuance end to end      median {issue_median * 1000:8.1f} ms")
+    print(f"ratio issuance / PDF/UA render    {ratio:.2f}x (goal <= {GOAL}x)")
+    print(f"ratio issuance / untagged render  {issue_median / untagged_median:.2f}x")
+    return 0 if ratio <= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 15))
