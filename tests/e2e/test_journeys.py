@@ -295,6 +295,9 @@ def verifier_checks_the_badge(
     expect(verifier.page.get_by_role("heading", level=1)).to_have_text("Verify a badge")
     verifier.auditor.screenshot(verifier.page, "home-verifier")
     verifier.auditor.assert_reflows(verifier.page, "verify page")
+    verifier.fill_in("Badge id or verification address", "not a badge id")
+    verifier.press("Verify")  # the error must be as accessible as the form
+    expect(verifier.page.get_by_role("alert")).to_contain_text("There is a problem")
     verifier.fill_in("Badge id or verification address", educator.badge_id)
     verifier.press("Verify")
     expect(verifier.page.get_by_role("heading", name="✓ Valid")).to_be_visible()
