@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -82,6 +83,23 @@ PASSWORD_MIN = 10
 PASSWORD_MAX = 256
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def validate_person_name(value: str) -> None:
+    """A name of 1 to 200 characters with no control characters (tabs, escapes, bells)."""
+    validate.Length(min=1, max=200)(value)
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValidationError(N_("Names cannot contain control characters."))
+
+
 class FormSchema(Schema):
     """Base for input: strips surrounding spaces, ignores unknown fields (such as
     the CSRF token of a form), treats empty strings as missing."""
@@ -95,6 +113,9 @@ class FormSchema(Schema):
             return data
         cleaned = {}
         for key, value in data.items():
+            if _holds_nul(value):
+                # PostgreSQL cannot store it, and no person types it.
+                raise ValidationError(N_("Remove the NUL character (\\0) from this text."), key)
             if isinstance(value, str):
                 value = value.strip()
                 if value == "":
@@ -161,7 +182,7 @@ class LicenseMixin(FormSchema):
 
 
 class SignUpSchema(LicenseMixin):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=validate_person_name)
     email = EmailField(required=True)
     password = fields.String(required=True, load_only=True, validate=validate_password)
     password_confirm = fields.String(required=True, load_only=True)
@@ -178,7 +199,7 @@ class SignUpSchema(LicenseMixin):
 
 
 class ProfileSchema(LicenseMixin):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=validate_person_name)
     locale = fields.String(load_default=None, validate=validate.OneOf(["en", "es"]))
 
 

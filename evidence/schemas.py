@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
@@ -31,6 +33,17 @@ class TextItemSchema(LockSchema):
     title = fields.String(load_default=None, validate=validate.Length(max=200))
 
 
+def _public_host(host: str) -> bool:
+    """False for loopback, private, link-local and reserved addresses and local names."""
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return True  # a DNS name; it is never fetched by the service
+
+
 class LinkItemSchema(LockSchema):
     part_key = fields.String(required=True, validate=validate.Length(min=1, max=20))
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=True)
@@ -43,6 +56,10 @@ class LinkItemSchema(LockSchema):
             raise ValidationError(N_("Links must not contain a user name or password."))
         if len(value) > 2000:
             raise ValidationError(N_("Links can be at most 2000 characters."))
+        if not _public_host(urlsplit(value).hostname or ""):
+            raise ValidationError(
+                N_("Link to a public web page: reviewers cannot open internal addresses.")
+            )
 
 
 class AccessibilitySchema(LockSchema):
