@@ -99,8 +99,10 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], base: str, log: Path) 
     raise AssertionError(f"microcred serve did not become healthy:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Package-scoped: the server and its worker stop when the browser tests end,
+    not when the whole run does."""
     root = tmp_path_factory.mktemp("e2e")
     instance = root / "instance"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
@@ -158,13 +160,13 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     args = ["--disable-background-networking"]
     if os.geteuid() == 0:
@@ -176,7 +178,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
