@@ -18,7 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from accounts.models import Organization, Role, User, UserRole
 from core import audit
@@ -301,12 +301,14 @@ def awaiting_reviewer() -> list[Submission]:
         .correlate(Submission)
         .scalar_subquery()
     )
+    # No decision check here: a decision moves its submission out of IN_REVIEW in the
+    # same transaction (and assign_reviewers checks again under a row lock), while an
+    # anti-join with decisions would make PostgreSQL read every decision ever made.
     rows = db.session.scalars(
         select(Submission)
         .options(lazyload(Submission.items))
         .where(
             Submission.status == SubmissionStatus.IN_REVIEW,
-            ~exists().where(Decision.submission_id == Submission.id),
             active_primaries < PRIMARY_REVIEWERS,
         )
         .order_by(Submission.submitted_at, Submission.id)
@@ -882,19 +884,25 @@ def dashboard(now: datetime | None = None) -> dict[str, Any]:
     overdue = list(
         db.session.scalars(
             select(ReviewAssignment)
-            .options(joinedload(ReviewAssignment.reviewer))
+            .options(selectinload(ReviewAssignment.reviewer))
             .where(
                 ReviewAssignment.status == AssignmentStatus.ASSIGNED, ReviewAssignment.due_at < now
             )
             .order_by(ReviewAssignment.due_at, ReviewAssignment.id)
         )
     )
+    # A correlated lookup per recent decision: a join would let PostgreSQL choose to
+    # hash every submission ever made.
+    submitted_at = (
+        select(Submission.submitted_at)
+        .where(Submission.id == Decision.submission_id)
+        .correlate(Decision)
+        .scalar_subquery()
+    )
     turnaround = sorted(
         (decided - submitted).total_seconds() / 86400
         for submitted, decided in db.session.execute(
-            select(Submission.submitted_at, Decision.decided_at)
-            .join(Decision, Decision.submission_id == Submission.id)
-            .where(Decision.decided_at >= since)
+            select(submitted_at, Decision.decided_at).where(Decision.decided_at >= since)
         ).all()
         if submitted and decided
     )
