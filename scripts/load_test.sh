@@ -95,6 +95,25 @@ with app.app_context():
     print(f"outbox waiting: {pending}, jobs queued or running: {queued}")
 PY
 
+echo "== what the run left behind =="
+python - <<'PY'
+from sqlalchemy import func, select
+from badges.models import Badge
+from core.app import create_app
+from core.extensions import db
+from evidence.models import Submission
+from reviews.models import Decision, ReviewAssignment
+
+with create_app().app_context():
+    def by_status(model):
+        rows = db.session.execute(select(model.status, func.count()).group_by(model.status))
+        return ", ".join(f"{status} {count}" for status, count in sorted(rows))
+    print(f"submissions: {by_status(Submission)}")
+    print(f"review assignments: {by_status(ReviewAssignment)}")
+    print(f"decisions: {db.session.scalar(select(func.count()).select_from(Decision))}")
+    print(f"badges: {db.session.scalar(select(func.count()).select_from(Badge))}")
+PY
+
 echo "== invariants =="
 invariants=0
 microcred doctor || invariants=1
