@@ -200,7 +200,7 @@ def admin_mark_anchor() -> Any:
     return redirect(url_for("reviews_calibration.admin_calibration"))
 
 
-MONTHS_SHOWN = 24  # on the page; the CSV and the API have every month
+MONTHS_SHOWN = 24  # on the page and in the JSON; the CSV has every month
 REPORT_PENDING = (
     "The reliability report has not been computed yet. It is being computed now; "
     "try again in a minute."
@@ -536,8 +536,9 @@ class Reliability(MethodView):
         """Agreement between paired reviewers: overall, per reviewer, credential,
         criterion, month and reviewer pair (their last pair_window attempts together),
         agreement with check submissions' known levels, and drift alerts; as computed at
-        generated_at by the hourly job"""
-        return _required_report().as_dict()
+        generated_at by the hourly job; the last 24 months (the CSV has them all)"""
+        report = _required_report().as_dict()
+        return report | {"monthly": report["monthly"][-MONTHS_SHOWN:]}
 
 
 @api_blp.route("/reliability.csv")
