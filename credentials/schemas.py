@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.db_types import MAX_ROW_ID
 from credentials.models import EVIDENCE_KINDS, EVIDENCE_SECTIONS, GRADE_BANDS, Theme
 from rubrics.schemas import KEY, RubricDocumentSchema, StrictSchema
 
@@ -35,8 +36,8 @@ class EvidencePartSchema(StrictSchema):
         required=True,
         validate=validate.Length(min=1),
     )
-    min_words = fields.Integer(load_default=None, validate=validate.Range(min=1))
-    max_words = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    min_words = fields.Integer(load_default=None, validate=validate.Range(min=1, max=100_000))
+    max_words = fields.Integer(load_default=None, validate=validate.Range(min=1, max=100_000))
     min_count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=20))
     required = fields.Boolean(load_default=True)
     privacy_guidance = fields.String(required=True, validate=validate.Length(min=1))
@@ -253,4 +254,4 @@ class CatalogQuerySchema(Schema):
 
 
 class VersionQuerySchema(Schema):
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ROW_ID))

@@ -25,7 +25,7 @@ class ScoresSchema(FormSchema):
 
 
 class ManualAssignSchema(FormSchema):
-    reviewer_id = fields.Integer(required=True)
+    reviewer_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ROW_ID))
     role = fields.String(
         load_default="primary", validate=validate.OneOf(["primary", "adjudicator", "appeal"])
     )
@@ -36,7 +36,7 @@ class AppealSchema(FormSchema):
 
 
 class ExtraAttemptSchema(FormSchema):
-    teacher_id = fields.Integer(load_default=None)
+    teacher_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_ROW_ID))
     teacher_email = fields.Email(load_default=None)
     code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     reason = fields.String(required=True, validate=validate.Length(min=5, max=2000))

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from core.db_types import MAX_ROW_ID
 from rubrics.models import PassingRuleKind
 
 KEY = validate.Regexp(r"^[A-Za-z0-9_.-]{1,20}$", error="Use 1-20 letters, digits, '.', '_' or '-'.")
@@ -146,5 +147,9 @@ class DiffRowSchema(Schema):
 
 
 class DiffQuerySchema(Schema):
-    from_version = fields.Integer(required=True, data_key="from")
-    to_version = fields.Integer(required=True, data_key="to")
+    from_version = fields.Integer(
+        required=True, data_key="from", validate=validate.Range(min=1, max=MAX_ROW_ID)
+    )
+    to_version = fields.Integer(
+        required=True, data_key="to", validate=validate.Range(min=1, max=MAX_ROW_ID)
+    )
