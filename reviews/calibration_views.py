@@ -200,7 +200,6 @@ def admin_mark_anchor() -> Any:
     return redirect(url_for("reviews_calibration.admin_calibration"))
 
 
-MONTHS_SHOWN = 24  # on the page and in the JSON; the CSV has every month
 REPORT_PENDING = (
     "The reliability report has not been computed yet. It is being computed now; "
     "try again in a minute."
@@ -231,10 +230,8 @@ def admin_reliability() -> Any:
     return render_template(
         "reviews/reliability_report.html",
         report=report,
-        months=report.monthly[-MONTHS_SHOWN:],
-        months_shown=MONTHS_SHOWN,
         chart=reliability.monthly_chart_svg(
-            report.monthly[-MONTHS_SHOWN:],
+            report.monthly,
             minimum=report.minimum_exact,
             chart_id="monthly-agreement",
         ),
@@ -536,9 +533,8 @@ class Reliability(MethodView):
         """Agreement between paired reviewers: overall, per reviewer, credential,
         criterion, month and reviewer pair (their last pair_window attempts together),
         agreement with check submissions' known levels, and drift alerts; as computed at
-        generated_at by the hourly job; the last 24 months (the CSV has them all)"""
-        report = _required_report().as_dict()
-        return report | {"monthly": report["monthly"][-MONTHS_SHOWN:]}
+        generated_at by the hourly job; the monthly trend covers the last 24 months"""
+        return _required_report().as_dict()
 
 
 @api_blp.route("/reliability.csv")

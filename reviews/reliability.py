@@ -60,6 +60,7 @@ PAIR_MIN_ATTEMPTS = 5  # a pair is judged once it has this many attempts togethe
 PAIRS_SHOWN = 50  # the least-agreeing pairs are listed (200 reviewers make 19,900 pairs)
 SNAPSHOTS_KEPT = 5
 STREAM_BATCH = 2000
+MONTHS_KEPT = 24  # the monthly trend keeps the last two years (the figures use them all)
 REFRESH_TIMEOUT = 3600  # seconds; a million double-scored attempts take minutes
 
 
@@ -429,7 +430,7 @@ def build_report(*, now: datetime | None = None) -> ReliabilityReport:
             by_criterion[(code, key)].row(f"{code}:{key}", f"{code} {key}")
             for code, key in sorted(by_criterion)
         ],
-        monthly=[by_month[month].row(month, month) for month in sorted(by_month)],
+        monthly=[by_month[month].row(month, month) for month in sorted(by_month)][-MONTHS_KEPT:],
         drift_alerts=[alert for alert in alerts if alert is not None],
         pair_window=window,
         by_pair=pair_rows[:PAIRS_SHOWN],
