@@ -56,7 +56,10 @@ for role in anonymous teacher reviewer verifier admin; do
   echo "== schemathesis as $role, $EXAMPLES examples per operation =="
   auth=()
   if [ "$role" != anonymous ]; then
-    auth=(-H "Authorization: Bearer $(cat "$WORK/tokens/$role")")
+    # Revoking tokens by guessed id would soon revoke the one in use, and the rest of
+    # the run would only see 401s; anonymous runs still fuzz that operation.
+    auth=(-H "Authorization: Bearer $(cat "$WORK/tokens/$role")"
+      --exclude-name "DELETE /api/v1/tokens/{token_id}")
   fi
   schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
