@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
@@ -28,6 +29,24 @@ from core.extensions import db
 from core.jobs import QUEUES, get_queue, redis_connection
 
 PASSWORD = "correct horse battery staple"
+
+
+def _own_redis_databases_per_worker() -> None:
+    """Under pytest-xdist each worker gets Redis databases of its own on a shared
+    server: the one in REDIS_URL minus twice its index (the e2e server takes the one
+    below), so one worker's queued jobs never run in another's database."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("REDIS_URL", "")
+    if not worker.startswith("gw") or not url or url.startswith("unix:"):
+        return
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    own = base - 2 * int(worker[2:])
+    if own < 0:
+        raise pytest.UsageError(f"REDIS_URL's database {base} leaves none for worker {worker}")
+    os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{own}"))
+
+
+_own_redis_databases_per_worker()
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ trips, tampering, safe mode, offline contexts, and an independent JS verifier.""
 from __future__ import annotations
 
 import copy
+import fcntl
 import hashlib
 import json
 import shutil
@@ -641,17 +642,25 @@ def test_literals_follow_json_ld_and_rdf_canonical_escapes() -> None:
 # --- Independent verifier: Digital Bazaar's JavaScript stack
 
 
-@pytest.fixture(scope="module")
-def js_verifier() -> Path:
+def ensure_js_verifier() -> Path:
+    """The independent verifier, its locked packages installed once (test processes
+    running side by side wait for each other rather than install twice)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail(
             "Node.js and npm are needed for the independent verifier (apt-get install nodejs npm)"
         )
-    if not (INTEROP_DIR / "node_modules").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP_DIR, check=True, timeout=600
-        )
+    with (INTEROP_DIR / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (INTEROP_DIR / "node_modules" / ".package-lock.json").is_file():
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP_DIR, check=True, timeout=600
+            )
     return INTEROP_DIR / "verify.mjs"
+
+
+@pytest.fixture(scope="module")
+def js_verifier() -> Path:
+    return ensure_js_verifier()
 
 
 def js_verdict(

@@ -271,15 +271,10 @@ def test_the_signed_certificate_pdf_verifies_and_tampering_fails(issued) -> None
 
 
 def test_an_independent_verifier_accepts_the_issued_badge(issued, tmp_path) -> None:
-    from tests.badges.test_dataintegrity import INTEROP_DIR, js_verdict
+    from tests.badges.test_dataintegrity import INTEROP_DIR, ensure_js_verifier, js_verdict
 
     app, _teacher, badge = issued
-    if not (INTEROP_DIR / "node_modules").is_dir():
-        import subprocess
-
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP_DIR, check=True, timeout=600
-        )
+    ensure_js_verifier()
     with app.app_context():
         from badges.models import IssuerKey
 

@@ -10,7 +10,6 @@ import csv
 import io
 import itertools
 import json
-import subprocess
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -494,13 +493,10 @@ def test_verifiers_export_through_the_api(issued) -> None:  # noqa: F811
 
 
 def test_an_independent_verifier_accepts_the_clr(issued, tmp_path: Path) -> None:  # noqa: F811
-    from tests.badges.test_dataintegrity import INTEROP_DIR, js_verdict
+    from tests.badges.test_dataintegrity import INTEROP_DIR, ensure_js_verifier, js_verdict
 
     app, teacher, _badge = issued
-    if not (INTEROP_DIR / "node_modules").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP_DIR, check=True, timeout=600
-        )
+    ensure_js_verifier()
     clr = json.loads(teacher.get("/portfolio/transcript/export/clr").data)
     with app.test_request_context():
         key, _reason = issuers.resolve_key(clr["proof"]["verificationMethod"])
