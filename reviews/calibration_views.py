@@ -22,6 +22,7 @@ from flask import (
 from flask.views import MethodView
 from flask_login import current_user
 from marshmallow import Schema, fields
+from sqlalchemy.exc import IntegrityError
 
 from accounts.models import Role
 from accounts.policy import ADMIN_ROLES, is_admin, roles_required
@@ -210,7 +211,10 @@ def _stored_report() -> reliability.ReliabilityReport | None:
     """The latest snapshot; before the first one, ask the job for it."""
     report = reliability.latest_report()
     if report is None and reliability.request_refresh(f"reliability-first-{utcnow():%Y%m%d%H%M}"):
-        db.session.commit()  # at most one request a minute asks
+        try:
+            db.session.commit()  # at most one request a minute asks
+        except IntegrityError:  # a request running alongside asked first: one job is enough
+            db.session.rollback()
     return report
 
 

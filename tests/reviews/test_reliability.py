@@ -449,3 +449,36 @@ def test_hourly_job_queues_one_refresh_with_a_long_timeout(calibration_app: Flas
         assert len(refreshes) == 1
         assert refreshes[0].kwargs == {"job_timeout": reliability.REFRESH_TIMEOUT}
         assert db.session.scalar(select(func.count(ReliabilitySnapshot.id))) == 1
+
+
+def test_two_first_requests_at_once_queue_one_refresh_and_neither_fails(
+    calibration_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the API fuzzer: two requests before the first snapshot both saw no
+    queued refresh, and the second one's commit broke the outbox's unique job id (500)."""
+    from core.models import OutboxMessage
+
+    admin = login(calibration_app, "admin@example.org", Role.PROGRAM_ADMIN)
+    asked = reliability.request_refresh
+
+    def asked_while_another_request_commits_the_same(job_id: str) -> bool:
+        queued = asked(job_id)
+        with db.engine.begin() as other:  # the request running alongside commits first
+            other.execute(
+                OutboxMessage.__table__.insert().values(
+                    queue="default",
+                    func_name="reviews.jobs.refresh_reliability",
+                    args=[],
+                    kwargs={},
+                    job_id=job_id,
+                )
+            )
+        return queued
+
+    monkeypatch.setattr(
+        reliability, "request_refresh", asked_while_another_request_commits_the_same
+    )
+    response = admin.get("/api/v1/reliability")
+    assert response.status_code == 404 and "try again in a minute" in response.get_json()["message"]
+    with calibration_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
