@@ -67,6 +67,16 @@ def iso(moment: datetime) -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def parse_time(value: Any) -> datetime | None:
+    """A credential's date-time (``Z`` or an offset), or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def hashed_email(email: str, salt: str) -> str:
     """OB 3.0 identityHash: ``sha256$`` + hex of SHA-256(email + salt)."""
     return "sha256$" + hashlib.sha256((email.strip().lower() + salt).encode()).hexdigest()

@@ -40,7 +40,7 @@ REFLECTION = (
 ) * 3
 
 
-def _pdf(text: str) -> bytes:
+def sample_pdf(text: str) -> bytes:
     body = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
     return (
         b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
@@ -136,7 +136,9 @@ def _earn(teacher) -> Badge | None:
                 "spoken English.",
             },
         )
-        evidence.add_file(teacher, submission, "A1", _stage(_pdf("Task plan")), "task-plan.pdf")
+        evidence.add_file(
+            teacher, submission, "A1", _stage(sample_pdf("Task plan")), "task-plan.pdf"
+        )
         for n in range(3):
             evidence.add_file(
                 teacher,

@@ -11,23 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from badges.credential import parse_time
 
 MEDIA_TYPE = "application/vc+jwt"
 REGISTERED_CLAIMS = ("iss", "jti", "nbf", "exp", "sub", "iat")
 
 
 def _epoch(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
+    moment = parse_time(value)
+    return int(moment.timestamp()) if moment is not None else None
 
 
 def _claims(credential: Mapping[str, Any]) -> dict[str, Any]:

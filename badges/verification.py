@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 
 from badges import baking, dataintegrity, issuers, ob3schema, pdf, status, vcjwt
+from badges.credential import parse_time
 from badges.models import Badge, Issuer, IssuerKey, StatusList
 from core.db_types import utcnow
 from core.errors import InvalidError, NotFoundError
@@ -54,15 +55,6 @@ class Report:
             "checks": [asdict(c) for c in self.checks],
             "facts": self.facts,
         }
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _facts(document: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +279,11 @@ def verify_text(text: str, *, now: datetime | None = None) -> Report:
         ) from exc
     if isinstance(document, dict) and "credential" in document and "proof" not in document:
         inner = document["credential"]
-        return verify_text(inner, now=now) if isinstance(inner, str) else verify_credential(inner)
+        return (
+            verify_text(inner, now=now)
+            if isinstance(inner, str)
+            else verify_credential(inner, now=now)
+        )
     return verify_credential(document, now=now)
 
 
@@ -387,8 +383,8 @@ def verify_badge(badge_id: str, *, now: datetime | None = None) -> Report:
     flips = [
         when
         for when in (
-            _parse_time(document.get("validFrom")),
-            _parse_time(document.get("validUntil")),
+            parse_time(document.get("validFrom")),
+            parse_time(document.get("validUntil")),
         )
         if when is not None and when > moment
     ]
@@ -438,8 +434,8 @@ def _signed_at(document: dict[str, Any]) -> datetime | None:
     if isinstance(proof, list) and len(proof) == 1:
         proof = proof[0]
     if isinstance(proof, dict):
-        return _parse_time(proof.get("created"))
-    return _parse_time(document.get("validFrom"))
+        return parse_time(proof.get("created"))
+    return parse_time(document.get("validFrom"))
 
 
 def _status_check(document: dict[str, Any]) -> CheckResult:
@@ -459,8 +455,8 @@ def _status_check(document: dict[str, Any]) -> CheckResult:
 
 
 def _time_check(document: dict[str, Any], now: datetime) -> CheckResult:
-    valid_from = _parse_time(document.get("validFrom"))
-    valid_until = _parse_time(document.get("validUntil"))
+    valid_from = parse_time(document.get("validFrom"))
+    valid_until = parse_time(document.get("validUntil"))
     if valid_from is None:
         return CheckResult(
             "expiry", False, "The issue date cannot be read.", "INSUFFICIENT_DOCUMENTATION"

@@ -17,22 +17,12 @@ from typing import Any
 
 from locust import HttpUser, between, task
 
+from badges.demo import sample_pdf
+
 ACCOUNTS = json.loads(open(os.environ["LOAD_ACCOUNTS"]).read())  # noqa: SIM115
 _teacher_tokens = itertools.cycle(ACCOUNTS["teachers"])
 _reviewer_tokens = itertools.cycle(ACCOUNTS["reviewers"])
 _verifier_tokens = itertools.cycle(ACCOUNTS["verifiers"])
-
-
-def _pdf(text: str) -> bytes:
-    body = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    return (
-        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R>>endobj\n"
-        + f"4 0 obj<</Length {len(body)}>>stream\n".encode()
-        + body
-        + b"\nendstream endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-    )
 
 
 def _png(seed: int) -> bytes:
@@ -125,7 +115,7 @@ class Teacher(ApiUser):
             "text", {"part_key": "P1", "text": "A grade 4 class of 26, " + _words(40, self.seed)}
         )
         self._add("text", {"part_key": "P2", "text": "Goal: explain " + _words(30, self.seed)})
-        self._upload("A1", "plan.pdf", _pdf(f"Task plan {self.seed}"))
+        self._upload("A1", "plan.pdf", sample_pdf(f"Task plan {self.seed}"))
         for n in range(3):
             self._upload(
                 "A2", f"sample{n}.png", _png(self.seed * 3 + n), alt_text=f"Student sample {n}"
