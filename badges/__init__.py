@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from core.api_support import register_api
-from core.jobs import enqueue
+from core.jobs import enqueue, register_worker_hook
 from core.registry import Seeder, register_seeder, set_role_home
 
 
@@ -19,6 +19,13 @@ def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
             queue="issuance",
             job_id=f"issue-{submission_id}",
         )
+
+
+def _start_render_helper(app: Flask) -> None:
+    if app.config.get("PDF_RENDER_HELPER", True):
+        from badges import render_helper
+
+        render_helper.ensure_running()
 
 
 def init_app(app: Flask) -> None:
@@ -33,5 +40,6 @@ def init_app(app: Flask) -> None:
     register_seeder(app, Seeder("demo badge", demo.earn_demo_badge, demo_only=True))
     bulk_views.register(app)
     transcript_views.register(app)
+    register_worker_hook(app, _start_render_helper)
     app.cli.add_command(cli.keys)
     app.cli.add_command(cli.verify)

@@ -10,13 +10,17 @@ from cryptography import x509
 from flask import current_app
 from sqlalchemy import select
 
-from badges import issuers, pdf, pki
+from accounts.models import User
+from badges import issuers, pdf, pki, render_helper, services
 from badges.models import Badge, Issuer, SigningCertificate
+from badges.services import Draft
 from core import audit
 from core.extensions import db
 from core.faults import fault_point
 from core.storage import StagedFile, get_storage, new_staging_path
+from credentials.models import MicroCredential
 
+CREDENTIAL_DESCRIPTION = "Signed Open Badges 3.0 credential"
 REVIEW_METHOD = "Blind double scoring against the public rubric, with adjudication of disagreements"
 
 
@@ -87,7 +91,14 @@ def trust_roots() -> list[x509.Certificate]:
     return [x509.load_pem_x509_certificate(row.certificate_pem.encode()) for row in rows]
 
 
-def _context(badge: Badge, credential: dict[str, Any]) -> dict[str, Any]:
+def _context(
+    badge: Badge,
+    credential: dict[str, Any],
+    *,
+    teacher: User,
+    micro_credential: MicroCredential | None,
+    issuer_name: str,
+) -> dict[str, Any]:
     subject = credential["credentialSubject"]
     levels = {r["resultDescription"]: r["achievedLevel"] for r in subject.get("result", [])}
     criteria = []
@@ -111,8 +122,7 @@ def _context(badge: Badge, credential: dict[str, Any]) -> dict[str, Any]:
                 "description": subject["achievement"]["criteria"]["narrative"],
             }
         ]
-    teacher = badge.teacher
-    url = f"{issuers.public_base_url()}/badges/{badge.id}"
+    url = services.badge_url(badge.id)
     return {
         "educator_name": teacher.name,
         "license_number": teacher.license_number,
@@ -120,11 +130,11 @@ def _context(badge: Badge, credential: dict[str, Any]) -> dict[str, Any]:
         "credential_title": badge.title,
         "credential_code": badge.competency_code,
         "credential_version": subject["achievement"].get("version", ""),
-        "competency_statement": badge.credential.competency
-        if badge.credential
+        "competency_statement": micro_credential.competency
+        if micro_credential
         else subject["achievement"].get("description", ""),
-        "theme": badge.credential.theme_label if badge.credential else None,
-        "issuer_name": badge.issuer.name,
+        "theme": micro_credential.theme_label if micro_credential else None,
+        "issuer_name": issuer_name,
         "issued_on": badge.issued_at.date(),
         "expires_on": badge.valid_until.date() if badge.valid_until else None,
         "pd_hours": f"{badge.hours:g}",
@@ -139,22 +149,67 @@ def _context(badge: Badge, credential: dict[str, Any]) -> dict[str, Any]:
 
 def certificate_html(badge: Badge) -> str:
     """The certificate page as HTML, before WeasyPrint lays it out."""
-    credential = json.loads(badge.credential_json)
-    return pdf.render_certificate_html(current_app.jinja_env, _context(badge, credential))
+    return _html(badge, json.loads(badge.credential_json), **_parties(badge))
 
 
-def render_signed_pdf(badge: Badge) -> bytes:
-    """The certificate PDF with the signed credential embedded, signed as a whole."""
-    html = certificate_html(badge)
-    document = pdf.render_pdf(
+def _parties(badge: Badge) -> dict[str, Any]:
+    return {
+        "teacher": badge.teacher,
+        "micro_credential": badge.credential,
+        "issuer_name": badge.issuer.name,
+    }
+
+
+def _html(badge: Badge, credential: dict[str, Any], qr: str | None = None, **parties: Any) -> str:
+    context = _context(badge, credential, **parties)
+    if qr is not None:
+        context["qr_data_uri"] = qr
+    return pdf.render_certificate_html(current_app.jinja_env, context)
+
+
+def _lay_out(badge: Badge, pending: render_helper.PendingPdf, html: str) -> None:
+    pending.layout(
         html,
         base_url=current_app.static_folder or ".",
-        attachments=[
-            ("credential.json", badge.credential_json.encode(), "Signed Open Badges 3.0 credential")
-        ],
         title=f"{badge.title} — certificate",
         lang="en",
     )
+
+
+def begin_certificate(badge_id: str) -> render_helper.PendingPdf:
+    """Start the certificate of the badge that will have this id: its QR code is made
+    (in the render helper, when the process has one) while the badge is drafted."""
+    return render_helper.begin(services.badge_url(badge_id))
+
+
+def lay_out_draft(draft: Draft, pending: render_helper.PendingPdf) -> None:
+    """Hand over a drafted badge's page, to be laid out while its credential is
+    signed. The page shows nothing the signatures add, so the unsigned credential
+    is enough."""
+    html = _html(
+        draft.badge,
+        draft.unsigned,
+        qr=pdf.QR_SOURCE,
+        teacher=draft.submission.teacher,
+        micro_credential=draft.submission.credential,
+        issuer_name=draft.issuer.name,
+    )
+    _lay_out(draft.badge, pending, html)
+
+
+def render_signed_pdf(badge: Badge, pending: render_helper.PendingPdf | None = None) -> bytes:
+    """The certificate PDF with the signed credential embedded, signed as a whole.
+
+    ``pending`` is this badge's certificate as :func:`lay_out_draft` left it.
+    """
+    if pending is None:
+        pending = begin_certificate(badge.id)
+        credential = json.loads(badge.credential_json)
+        _lay_out(badge, pending, _html(badge, credential, qr=pdf.QR_SOURCE, **_parties(badge)))
+    with pending:
+        document = pending.finish(
+            [(pdf.CREDENTIAL_FILENAME, badge.credential_json.encode(), CREDENTIAL_DESCRIPTION)]
+        )
     identity = signing_identity(badge.issuer)
     return pdf.sign_pdf(
         document,
@@ -167,11 +222,13 @@ def render_signed_pdf(badge: Badge) -> bytes:
     )
 
 
-def ensure_certificate(badge: Badge) -> str:
+def ensure_certificate(badge: Badge, pending: render_helper.PendingPdf | None = None) -> str:
     """Render, sign and store the PDF once (idempotent); return its SHA-256."""
     if badge.pdf_sha256:
+        if pending is not None:
+            pending.close()
         return badge.pdf_sha256
-    data = render_signed_pdf(badge)
+    data = render_signed_pdf(badge, pending)
     staged_path = new_staging_path()
     staged_path.write_bytes(data)
     staged = StagedFile(path=staged_path, sha256=hashlib.sha256(data).hexdigest(), size=len(data))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
-from weasyprint import HTML, Attachment
+from weasyprint import HTML, Attachment, Document
 from weasyprint.urls import URLFetcher
 
 from badges.pki import SigningKey, signer_display_name
@@ -64,6 +65,11 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 PDF_VARIANT = "pdf/ua-1"
 SIGNATURE_FIELD = "IssuerSignature"
 PAPER_SIZES = {"letter", "a4"}
+_RENDER_OPTIONS: dict[str, Any] = {"pdf_variant": PDF_VARIANT, "pdf_tags": True}
+
+#: The image URL a certificate's HTML may use for its QR code, when the code is made
+#: apart from the HTML (see :func:`layout_pdf`'s ``resources``).
+QR_SOURCE = "microcred-qr:verification-url"
 
 #: (file name, content, description) of a file to embed in the PDF.
 AttachmentSpec = tuple[str, bytes, str]
@@ -213,14 +219,19 @@ def render_certificate_html(env: Environment, context: Mapping[str, Any]) -> str
 
 
 class _LocalFetcher(URLFetcher):
-    """Fetches ``data:`` URLs and files under the base directory; nothing else, so a
-    certificate never depends on (or leaks requests to) the network."""
+    """Fetches ``data:`` URLs, files under the base directory and the resources it is
+    given; nothing else, so a certificate never depends on (or leaks requests to)
+    the network."""
 
-    def __init__(self, base_url: str | None) -> None:
+    def __init__(self, base_url: str | None, resources: Mapping[str, str] | None = None) -> None:
         super().__init__(allowed_protocols={"data", "file"}, fail_on_errors=False)
         self._root = _local_dir(base_url)
+        self._resources = dict(resources or {})
+        if any(not uri.startswith("data:") for uri in self._resources.values()):
+            raise ValueError("resources must be data: URIs")
 
     def fetch(self, url: str, headers: Any = None) -> Any:
+        url = self._resources.get(url, url)
         if url.startswith("file:"):
             path = Path(url2pathname(unquote(urlsplit(url).path))).resolve()
             if self._root is None or not path.is_relative_to(self._root):
@@ -248,25 +259,47 @@ def render_pdf(
     attachments: Sequence[AttachmentSpec] = (),
     title: str,
     lang: str,
+    resources: Mapping[str, str] | None = None,
 ) -> bytes:
     """Render ``html`` to a tagged PDF/UA-1 document with ``attachments`` embedded.
 
     The title and language given here win over the HTML's ``<title>`` and
     ``<html lang>``; both end up in the document information, the XMP metadata and
     the catalog (``/Lang``). Only ``data:`` URLs and files below ``base_url`` are
-    fetched.
+    fetched, and the ``resources`` given (see :func:`layout_pdf`).
+    """
+    document = layout_pdf(html, base_url=base_url, title=title, lang=lang, resources=resources)
+    return write_pdf(document, attachments)
+
+
+def layout_pdf(
+    html: str,
+    *,
+    base_url: str,
+    title: str,
+    lang: str,
+    resources: Mapping[str, str] | None = None,
+) -> Document:
+    """The first half of :func:`render_pdf`: the laid-out pages, before any attachment
+    is known (so a caller can lay out while it is still signing what it attaches).
+
+    ``resources`` maps URLs the HTML uses (such as :data:`QR_SOURCE`) to the
+    ``data:`` URIs that stand for them.
     """
     if not title.strip() or not lang.strip():
         raise ValueError("a tagged PDF needs a title and a language")
+    fetcher = _LocalFetcher(base_url, resources)
+    document = HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(**_RENDER_OPTIONS)
+    document.metadata.title = title
+    document.metadata.lang = lang
+    return document
+
+
+def write_pdf(document: Document, attachments: Sequence[AttachmentSpec] = ()) -> bytes:
+    """The second half of :func:`render_pdf`: the PDF file with ``attachments``."""
     names = [name for name, _, _ in attachments]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate attachment names: {names}")
-    options: dict[str, Any] = {"pdf_variant": PDF_VARIANT, "pdf_tags": True}
-    document = HTML(string=html, base_url=base_url, url_fetcher=_LocalFetcher(base_url)).render(
-        **options
-    )
-    document.metadata.title = title
-    document.metadata.lang = lang
     pdf_attachments = [
         Attachment(
             string=bytes(content),
@@ -276,7 +309,7 @@ def render_pdf(
         )
         for name, content, description in attachments
     ]
-    pdf = document.write_pdf(attachments=pdf_attachments, **options)
+    pdf = document.write_pdf(attachments=pdf_attachments, **_RENDER_OPTIONS)
     assert pdf is not None
     return pdf
 
@@ -310,20 +343,14 @@ class _KeySigner(signers.SimpleSigner):
         return super().sign_raw(data, digest_algorithm)
 
 
-def sign_pdf(
-    pdf: bytes,
-    *,
-    key: SigningKey,
-    cert: x509.Certificate,
-    chain: Iterable[x509.Certificate],
-    reason: str,
-    location: str,
-    signer_name: str,
-) -> bytes:
-    """Sign ``pdf`` (PAdES B-B, SHA-256) as an incremental update covering the whole file.
+@functools.lru_cache(maxsize=32)
+def _signer(
+    key: SigningKey, cert: x509.Certificate, chain: tuple[x509.Certificate, ...]
+) -> tuple[_KeySigner, int]:
+    """A reusable signer for one identity, and the room its CMS blob needs.
 
-    ``chain`` holds the CA certificates above ``cert`` (the root may be included);
-    they are embedded in the signature so validators can build the path.
+    Kept between signatures: converting the certificates and key to asn1crypto
+    and indexing them costs a few milliseconds per PDF.
     """
     leaf = _asn1_cert(cert)
     others = [_asn1_cert(c) for c in chain if c != cert]
@@ -340,6 +367,28 @@ def sign_pdf(
         signing_key=private_key,
         cert_registry=SimpleCertificateStore.from_certs([leaf, *others]),
     )
+    # Room for the CMS blob (hex-encoded, hence twice its size): the certificates
+    # plus a generous 4 KiB for the signature value and the signed attributes.
+    # Sizing it here spares pyHanko a dry-run signature.
+    return signer, sum(len(c.dump()) for c in (leaf, *others)) + 4096
+
+
+def sign_pdf(
+    pdf: bytes,
+    *,
+    key: SigningKey,
+    cert: x509.Certificate,
+    chain: Iterable[x509.Certificate],
+    reason: str,
+    location: str,
+    signer_name: str,
+) -> bytes:
+    """Sign ``pdf`` (PAdES B-B, SHA-256) as an incremental update covering the whole file.
+
+    ``chain`` holds the CA certificates above ``cert`` (the root may be included);
+    they are embedded in the signature so validators can build the path.
+    """
+    signer, cms_size = _signer(key, cert, tuple(chain))
     metadata = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,
         md_algorithm="sha256",
@@ -350,10 +399,6 @@ def sign_pdf(
         certify=True,
         docmdp_permissions=fields.MDPPerm.NO_CHANGES,
     )
-    # Room for the CMS blob (hex-encoded, hence twice its size): the certificates
-    # plus a generous 4 KiB for the signature value and the signed attributes.
-    # Sizing it here spares pyHanko a dry-run signature.
-    cms_size = sum(len(c.dump()) for c in (leaf, *others)) + 4096
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
     # The signature field's widget is invisible and untagged: PDF/UA wants such an
     # annotation flagged hidden (PDF/A would want it printable; we are PDF/UA).

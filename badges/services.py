@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from badges.credential import (
     build_credential,
     build_stack_credential,
 )
-from badges.models import Badge, IssuerKey
+from badges.models import Badge, Issuer, IssuerKey
 from core import audit
 from core.db_types import utcnow
 from core.errors import ConflictError, InvalidError, NotFoundError
@@ -119,18 +120,29 @@ def _facts(badge_id: str, submission: Submission, decision: Decision) -> BadgeFa
     )
 
 
-def issue_for_submission(submission_id: int) -> Badge | None:
-    """Issue the badge for a passed attempt (idempotent: one per attempt and competency)."""
-    begin_write()  # the savepoint below must not commit on its own (SQLite)
+@dataclass
+class Draft:
+    """A badge about to be issued: everything but its signatures, not yet in the session."""
+
+    badge: Badge
+    unsigned: dict[str, Any]
+    key: IssuerKey
+    submission: Submission
+    issuer: Issuer
+
+
+def new_badge_id() -> str:
+    return str(uuid.uuid4())
+
+
+def draft_for_submission(submission_id: int, badge_id: str | None = None) -> Badge | Draft | None:
+    """The badge already issued for a passed attempt, or a draft of it with the id
+    given (None: not passed)."""
+    begin_write()  # the savepoint in complete() must not commit on its own (SQLite)
     submission = db.session.get(Submission, submission_id)
     if submission is None or submission.status != SubmissionStatus.PASSED:
         return None
-    existing = db.session.scalar(
-        select(Badge).where(
-            Badge.submission_id == submission_id,
-            Badge.competency_code == submission.credential_code,
-        )
-    )
+    existing = _issued_for(submission)
     if existing is not None:
         return existing
     decision = db.session.scalar(select(Decision).where(Decision.submission_id == submission_id))
@@ -139,12 +151,9 @@ def issue_for_submission(submission_id: int) -> Badge | None:
     issuer = issuers.ensure_default_issuer()
     key = issuers.active_key(issuer) or issuers.add_key(issuer)
     status_list = status.current_list(issuer)
-    badge_id = str(uuid.uuid4())
+    badge_id = badge_id or new_badge_id()
     facts = _facts(badge_id, submission, decision)
     index = status.allocate(status_list)
-    unsigned = build_credential(facts, status.entry(status_list, index))
-    credential_json, credential_jwt = _sign(unsigned, key, facts.issued_at)
-    fault_point("badges.issue.after_sign")
     badge = Badge(
         id=badge_id,
         teacher_id=submission.teacher_id,
@@ -159,19 +168,24 @@ def issue_for_submission(submission_id: int) -> Badge | None:
         hours=submission.credential.pd_hours,
         issued_at=facts.issued_at,
         valid_until=facts.valid_until,
-        credential_json=credential_json,
-        credential_jwt=credential_jwt,
     )
+    unsigned = build_credential(facts, status.entry(status_list, index))
+    return Draft(badge=badge, unsigned=unsigned, key=key, submission=submission, issuer=issuer)
+
+
+def complete(draft: Draft) -> Badge:
+    """Sign the draft's credential and add its badge (idempotent: if another run of
+    the job added one for the same attempt first, that one is returned)."""
+    badge, submission = draft.badge, draft.submission
+    badge.credential_json, badge.credential_jwt = _sign(draft.unsigned, draft.key, badge.issued_at)
+    fault_point("badges.issue.after_sign")
     try:
         with db.session.begin_nested():
             db.session.add(badge)
     except IntegrityError:  # a second run of the job got here first
-        return db.session.scalar(
-            select(Badge).where(
-                Badge.submission_id == submission_id,
-                Badge.competency_code == submission.credential_code,
-            )
-        )
+        existing = _issued_for(submission)
+        assert existing is not None
+        return existing
     audit.record(
         "badge.issued",
         "badge",
@@ -179,8 +193,8 @@ def issue_for_submission(submission_id: int) -> Badge | None:
         after={
             "submission": submission.id,
             "code": badge.competency_code,
-            "key": key.fragment,
-            "status_index": index,
+            "key": draft.key.fragment,
+            "status_index": badge.status_index,
         },
     )
     send_mail(
@@ -191,6 +205,21 @@ def issue_for_submission(submission_id: int) -> Badge | None:
         url=badge_url(badge.id),
     )
     return badge
+
+
+def issue_for_submission(submission_id: int) -> Badge | None:
+    """Issue the badge for a passed attempt (idempotent: one per attempt and competency)."""
+    draft = draft_for_submission(submission_id)
+    return complete(draft) if isinstance(draft, Draft) else draft
+
+
+def _issued_for(submission: Submission) -> Badge | None:
+    return db.session.scalar(
+        select(Badge).where(
+            Badge.submission_id == submission.id,
+            Badge.competency_code == submission.credential_code,
+        )
+    )
 
 
 def set_public(user: User, badge: Badge, public: bool) -> Badge:

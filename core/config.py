@@ -98,6 +98,8 @@ def load_config(instance_path: Path, overrides: Mapping[str, Any] | None = None)
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         # Off only for load benchmarks on a private machine; never in production.
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
+        # Each worker keeps a helper process that lays out certificate PDFs (Linux).
+        "PDF_RENDER_HELPER": _env_bool("PDF_RENDER_HELPER", True),
         "MAX_CONTENT_LENGTH": _env_int("MAX_REQUEST_BYTES", 16 * 1024 * 1024),
         "JOB_RETRY_INTERVALS": [10, 60, 300],
         "OUTBOX_RELAY_SECONDS": _env_int("OUTBOX_RELAY_SECONDS", 10),

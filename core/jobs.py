@@ -269,6 +269,21 @@ def relay_outbox_job() -> int:
     return relay_outbox()
 
 
+# --- Worker hooks -----------------------------------------------------------
+
+
+def register_worker_hook(app: Flask, hook: Callable[[Flask], None]) -> None:
+    """Domains call this from ``init_app`` to prepare a worker process: ``hook(app)``
+    runs in the worker's main process when it starts and again before each job (so
+    it must be cheap when there is nothing to do), never in a work horse."""
+    app.extensions.setdefault("microcred_worker_hooks", []).append(hook)
+
+
+def run_worker_hooks(app: Flask) -> None:
+    for hook in app.extensions.get("microcred_worker_hooks", []):
+        hook(app)
+
+
 # --- Failed jobs (for the admin page) ---------------------------------------
 
 

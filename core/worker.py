@@ -6,10 +6,12 @@ import logging
 import multiprocessing
 import os
 import signal
+from typing import Any
 
 from flask import Flask
-from rq import Worker
+from rq import Queue, Worker
 from rq.cron import CronScheduler
+from rq.job import Job
 
 from core.jobs import (
     QUEUES,
@@ -17,10 +19,24 @@ from core.jobs import (
     import_dotted,
     periodic_jobs,
     redis_connection,
+    run_worker_hooks,
     set_worker_app,
 )
 
 log = logging.getLogger(__name__)
+
+
+class HookedWorker(Worker):
+    """RQ's forking worker that runs the domains' worker hooks (see
+    :func:`core.jobs.register_worker_hook`) in its main process before each job."""
+
+    def __init__(self, *args: Any, app: Flask, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.app = app
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        run_worker_hooks(self.app)
+        super().execute_job(job, queue)
 
 
 def run_worker(app: Flask, *, queues: tuple[str, ...] = QUEUES, burst: bool = False) -> bool:
@@ -29,7 +45,8 @@ def run_worker(app: Flask, *, queues: tuple[str, ...] = QUEUES, burst: bool = Fa
     with app.app_context():
         connection = redis_connection()
         worker_queues = [get_queue(name) for name in queues]
-    worker = Worker(worker_queues, connection=connection)
+    run_worker_hooks(app)
+    worker = HookedWorker(worker_queues, connection=connection, app=app)
     # RQ's own scheduler moves retries with a back-off delay back onto the queues.
     return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 

@@ -26,7 +26,7 @@ from core.app import create_app
 from core.config import sqlalchemy_url
 from core.embedded_redis import EmbeddedRedis
 from core.extensions import db
-from core.jobs import QUEUES, get_queue, redis_connection
+from core.jobs import QUEUES, get_queue, redis_connection, run_worker_hooks
 
 PASSWORD = "correct horse battery staple"
 
@@ -174,7 +174,9 @@ def redis(app: Flask) -> Redis:
 
 def run_jobs(app: Flask) -> int:
     """Run every queued job in a real RQ worker until the queues are empty;
-    return how many finished successfully."""
+    return how many finished successfully. The process is prepared as a worker
+    prepares itself (its worker hooks run: badges get a render helper)."""
+    run_worker_hooks(app)
     with app.app_context():
         queues = [get_queue(name) for name in QUEUES]
         before = sum(queue.finished_job_registry.count for queue in queues)

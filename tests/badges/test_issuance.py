@@ -113,6 +113,23 @@ def test_issuance_is_idempotent(issued) -> None:
         assert db.session.scalar(select(func.count(Badge.id))) == 1
 
 
+def test_the_issuance_job_run_again_makes_nothing_new(issued) -> None:
+    """A retried job finds the badge and its PDF, and leaves the render helper free."""
+    from badges import render_helper
+    from badges.jobs import issue_badge_for_submission
+
+    app, _teacher, badge = issued
+    before = render_helper.stats()
+    with app.app_context():
+        assert issue_badge_for_submission(badge.submission_id) == badge.id
+        assert db.session.scalar(select(func.count(Badge.id))) == 1
+        assert db.session.get(Badge, badge.id).pdf_sha256 == badge.pdf_sha256
+    after = render_helper.stats()
+    if render_helper.supported():  # the helper made nothing, and is ready for the next badge
+        assert before is not None and after is not None and after["served"] == before["served"]
+        assert after["dropped"] == before["dropped"] + 1
+
+
 @pytest.mark.parametrize("change", ["name", "hours", "undefined_term", "proof"])
 def test_tampered_credentials_fail(issued, change: str) -> None:
     app, _teacher, badge = issued
@@ -303,3 +320,57 @@ def test_badge_image_named_in_the_credential_exists(issued) -> None:
     response = app.test_client().get(url.replace("http://microcred.test", ""))
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
     assert "Options for Expression and Communication</title>" in response.get_data(as_text=True)
+
+
+def test_a_forking_worker_lays_out_certificates_in_its_render_helper(seeded: Flask) -> None:
+    """As deployed: RQ's forking worker starts a render helper before its first job,
+    and the work horse that issues the badge has the helper lay out the certificate."""
+    from badges import render_helper
+    from core.jobs import relay_outbox
+    from core.worker import run_worker
+    from reviews.models import ReviewAssignment
+
+    if not render_helper.supported():
+        pytest.skip("the render helper needs Linux")
+    render_helper.stop()
+    reviewer(seeded, "f1@example.org", "Brookside")
+    reviewer(seeded, "f2@example.org", "Hillview")
+    _teacher, submission_id = complete_submission(seeded)
+    drain(seeded)
+    render_helper.stop()  # drain() prepared this process; the worker must do it itself
+    with seeded.app_context():
+        pairs = [
+            (row.id, row.reviewer.email)
+            for row in db.session.scalars(
+                select(ReviewAssignment).where(ReviewAssignment.submission_id == submission_id)
+            )
+        ]
+    for assignment_id, email in pairs:
+        client, headers = reviewer_client(seeded, email)
+        response = client.post(
+            f"/api/v1/reviews/assignments/{assignment_id}/submit",
+            json={"levels": all_levels(seeded, submission_id, "Proficient")},
+            headers=headers,
+        )
+        assert response.status_code == 200
+    try:
+        for _ in range(3):  # the decision job enqueues issuance through the outbox
+            with seeded.app_context():
+                relay_outbox()
+            run_worker(seeded, burst=True)
+        served = render_helper.stats()
+    finally:
+        render_helper.stop()
+    badge = _badge(seeded, submission_id)
+    assert served is not None and served["served"] == 1, served
+    pdf = seeded.test_client().get(f"/badges/{badge.id}/certificate.pdf").data
+    verdict = (
+        seeded.test_client()
+        .post(
+            "/api/v1/verifications",
+            data={"file": (io.BytesIO(pdf), "certificate.pdf")},
+            content_type="multipart/form-data",
+        )
+        .get_json()
+    )
+    assert verdict["valid"] is True, verdict
