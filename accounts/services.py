@@ -7,9 +7,9 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+from flask import current_app, has_app_context
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,14 +31,23 @@ from core.extensions import db
 from core.i18n import N_
 from core.mail import public_url, send_mail
 
-hasher = PasswordHasher()
+hasher = PasswordHasher()  # argon2id, RFC 9106's low-memory profile
+# The test suite's profile (PASSWORD_HASH_PROFILE=test): argon2id still, at its lowest
+# cost; production refuses to start with it (see core.config).
+_test_hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 # Verified when no user matches, so a missing account takes as long as a wrong password.
 _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 TOKEN_PREFIX = "mc_"  # noqa: S105 - a public prefix, not a secret
 
 
+def _hasher() -> PasswordHasher:
+    if has_app_context() and current_app.config.get("PASSWORD_HASH_PROFILE") == "test":
+        return _test_hasher
+    return hasher
+
+
 def hash_password(password: str) -> str:
-    return hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def _password_matches(user: User | None, password: str) -> bool:
@@ -138,7 +147,7 @@ def authenticate(email: str, password: str) -> User | None:
     assert user is not None
     if not user.is_active:
         return None
-    if hasher.check_needs_rehash(user.password_hash):
+    if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     db.session.commit()

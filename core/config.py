@@ -98,6 +98,8 @@ def load_config(instance_path: Path, overrides: Mapping[str, Any] | None = None)
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         # Off only for load benchmarks on a private machine; never in production.
         "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
+        # "test" hashes passwords at argon2id's lowest cost: for the test suite only.
+        "PASSWORD_HASH_PROFILE": os.environ.get("PASSWORD_HASH_PROFILE", "default"),
         # Each worker keeps a helper process that lays out certificate PDFs (Linux).
         "PDF_RENDER_HELPER": _env_bool("PDF_RENDER_HELPER", True),
         "MAX_CONTENT_LENGTH": _env_int("MAX_REQUEST_BYTES", 16 * 1024 * 1024),
@@ -146,5 +148,7 @@ def check_production(config: Mapping[str, Any]) -> None:
             problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
     if not config.get("RATELIMIT_ENABLED", True):
         problems.append("RATELIMIT_ENABLED is off; sign-in and verification need their limits")
+    if config.get("PASSWORD_HASH_PROFILE", "default") != "default":
+        problems.append("PASSWORD_HASH_PROFILE is not the default; weak hashes are for tests")
     if problems:
         raise ConfigError("Refusing to start in production mode: " + "; ".join(problems) + ".")

@@ -33,9 +33,14 @@ def catalog_dir() -> Path:
     return Path(str(importlib.resources.files("credentials") / "catalog"))
 
 
+# libyaml's parser when PyYAML has it (its wheels do): the same safe loader, ten
+# times faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load(path: Path) -> Any:
     with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 
 
 def _validated(schema: Any, data: Any, source: str) -> Any:

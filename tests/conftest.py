@@ -104,6 +104,7 @@ def make_config(instance: Path, database_url: str, redis_url: str, **extra: Any)
         "MAIL_OUTBOX_PATH": str(instance / "mail"),
         "STORAGE_PATH": str(instance / "storage"),
         "LOGIN_RATE_LIMIT": "5 per minute",
+        "PASSWORD_HASH_PROFILE": "test",
     }
     config.update(extra)
     return config

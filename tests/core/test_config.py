@@ -63,6 +63,11 @@ def test_production_starts_when_configured(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("RATELIMIT_ENABLED", "false")
     with pytest.raises(ConfigError, match="RATELIMIT_ENABLED"):
         create_app({"INSTANCE_PATH": str(tmp_path)})
+    monkeypatch.delenv("RATELIMIT_ENABLED")
+    # The test suite's cheap password hashing, likewise.
+    monkeypatch.setenv("PASSWORD_HASH_PROFILE", "test")
+    with pytest.raises(ConfigError, match="PASSWORD_HASH_PROFILE"):
+        create_app({"INSTANCE_PATH": str(tmp_path)})
 
 
 def test_postgres_url_spellings() -> None:
