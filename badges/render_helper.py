@@ -45,6 +45,7 @@ import socket
 import struct
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -120,8 +121,9 @@ def helper_pid() -> int | None:
 
 def stats() -> dict[str, int] | None:
     """The helper's counters, or None without a helper: certificates ``served``,
-    ``failed`` (an error answered; the caller rendered it itself) and ``dropped``
-    (the caller went away)."""
+    ``failed`` (an error answered; the caller rendered it itself), ``dropped``
+    (the caller went away) and ``busy_ms`` (time spent laying out and writing
+    the certificates served)."""
     if _helper is None:
         return None
     try:
@@ -173,7 +175,7 @@ def _serve(listener: socket.socket, owner: int) -> None:
     # garbage collector to what the helper itself allocates (and off the copied pages).
     gc.freeze()
     listener.settimeout(1.0)
-    counters = {"served": 0, "failed": 0, "dropped": 0}
+    counters = {"served": 0, "failed": 0, "dropped": 0, "busy_ms": 0}
     while os.getppid() == owner and counters["served"] < MAX_RENDERS:
         try:
             conn, _ = listener.accept()
@@ -200,6 +202,7 @@ def _serve_one(conn: socket.socket, counters: dict[str, int]) -> None:
     try:
         resources = _resources(opening["qr"])
         request = json.loads(_receive(conn))
+        started = time.perf_counter()
         document = pdf.layout_pdf(
             request["html"],
             base_url=request["base_url"],
@@ -207,11 +210,14 @@ def _serve_one(conn: socket.socket, counters: dict[str, int]) -> None:
             lang=request["lang"],
             resources=resources,
         )
+        busy = time.perf_counter() - started
         attachments = [
             (item["name"], base64.b64decode(item["content"]), item["description"])
             for item in json.loads(_receive(conn))
         ]
+        started = time.perf_counter()
         data = pdf.write_pdf(document, attachments)
+        busy += time.perf_counter() - started
     except OSError:
         raise  # the caller went away: nobody to answer
     except Exception as exc:
@@ -219,6 +225,7 @@ def _serve_one(conn: socket.socket, counters: dict[str, int]) -> None:
         _send(conn, b"error" + f"{type(exc).__name__}: {exc}".encode())
         return
     counters["served"] += 1
+    counters["busy_ms"] += round(busy * 1000)
     _send(conn, b"ok" + data)
 
 
@@ -238,13 +245,13 @@ class PendingPdf:
     beginning another in the same process, or the second waits for the first.
     """
 
-    def __init__(self, qr_url: str) -> None:
+    def __init__(self, qr_url: str, *, use_helper: bool = True) -> None:
         self._qr_url = qr_url
         self._request: dict[str, str] | None = None
         self._conn: socket.socket | None = None
         #: "helper" or "process": who rendered the PDF (set by :meth:`finish`).
         self.rendered_by: str | None = None
-        if _helper is None:
+        if _helper is None or not use_helper:
             return
         try:
             self._conn = _connect(_helper)
@@ -306,9 +313,10 @@ class PendingPdf:
         self.close()
 
 
-def begin(qr_url: str) -> PendingPdf:
-    """Start a certificate whose QR code links to ``qr_url`` (see :class:`PendingPdf`)."""
-    return PendingPdf(qr_url)
+def begin(qr_url: str, *, use_helper: bool = True) -> PendingPdf:
+    """Start a certificate whose QR code links to ``qr_url`` (see :class:`PendingPdf`);
+    with ``use_helper`` false it is rendered in this process whatever runs."""
+    return PendingPdf(qr_url, use_helper=use_helper)
 
 
 def _connect(helper: _Helper) -> socket.socket:

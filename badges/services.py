@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defaultload, lazyload
 
 from accounts.models import User
 from badges import dataintegrity, issuers, status, vcjwt
@@ -31,6 +32,7 @@ from core.faults import fault_point
 from core.mail import send_mail
 from core.transactions import begin_write
 from credentials.case import item_uri
+from credentials.models import MicroCredential
 from evidence.models import Submission, SubmissionStatus
 from reviews.models import Decision
 from rubrics.models import PassingRuleKind, RubricVersion
@@ -59,7 +61,7 @@ def badges_of(user: User) -> list[Badge]:
     )
 
 
-def _facts(badge_id: str, submission: Submission, decision: Decision) -> BadgeFacts:
+def _facts(badge_id: str, submission: Submission, decision: Decision, issuer: Issuer) -> BadgeFacts:
     credential = submission.credential
     version = db.session.get(RubricVersion, decision.rubric_version_id)
     teacher = submission.teacher
@@ -96,7 +98,7 @@ def _facts(badge_id: str, submission: Submission, decision: Decision) -> BadgeFa
         badge_url=badge_url(badge_id),
         achievement_url=achievement_url,
         image_url=f"{base}/badges/{badge_id}/image.svg",
-        issuer=issuers.profile(issuers.ensure_default_issuer()),
+        issuer=issuers.profile(issuer),
         issued_at=issued_at,
         valid_until=issued_at + timedelta(days=round(credential.validity_months * 30.44))
         if credential.validity_months
@@ -139,7 +141,15 @@ def draft_for_submission(submission_id: int, badge_id: str | None = None) -> Bad
     """The badge already issued for a passed attempt, or a draft of it with the id
     given (None: not passed)."""
     begin_write()  # the savepoint in complete() must not commit on its own (SQLite)
-    submission = db.session.get(Submission, submission_id)
+    submission = db.session.get(
+        Submission,
+        submission_id,
+        # a badge needs neither the evidence nor the evidence parts
+        options=[
+            lazyload(Submission.items),
+            defaultload(Submission.credential).lazyload(MicroCredential.evidence_parts),
+        ],
+    )
     if submission is None or submission.status != SubmissionStatus.PASSED:
         return None
     existing = _issued_for(submission)
@@ -152,7 +162,7 @@ def draft_for_submission(submission_id: int, badge_id: str | None = None) -> Bad
     key = issuers.active_key(issuer) or issuers.add_key(issuer)
     status_list = status.current_list(issuer)
     badge_id = badge_id or new_badge_id()
-    facts = _facts(badge_id, submission, decision)
+    facts = _facts(badge_id, submission, decision, issuer)
     index = status.allocate(status_list)
     badge = Badge(
         id=badge_id,
@@ -182,10 +192,11 @@ def complete(draft: Draft) -> Badge:
     try:
         with db.session.begin_nested():
             db.session.add(badge)
-    except IntegrityError:  # a second run of the job got here first
+    except IntegrityError:
         existing = _issued_for(submission)
-        assert existing is not None
-        return existing
+        if existing is None:  # not a second run of the job: a status index taken meanwhile
+            raise  # RQ retries the job
+        return existing  # a second run of the job got here first
     audit.record(
         "badge.issued",
         "badge",

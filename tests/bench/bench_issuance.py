@@ -94,4 +94,4 @@ def main(rounds: int, helper: bool) -> int:
 
 if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if a != "--no-helper"]
-    sys.exit(main(int(arguments[0]) if arguments else 15, helper="--no-helper" not in sys.argv))
+    sys.exit(main(int(arguments[0]) if arguments else 30, helper="--no-helper" not in sys.argv))
