@@ -172,8 +172,10 @@ def _serve(listener: socket.socket, owner: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker; we follow it
     signal.signal(signal.SIGTERM, _exit_on_signal)  # so that its directory is removed
     # Everything inherited from the worker lives as long as the helper: keep the
-    # garbage collector to what the helper itself allocates (and off the copied pages).
+    # garbage collector to what the helper itself allocates (and off the copied pages),
+    # and run it between certificates, while the helper waits, not during a layout.
     gc.freeze()
+    gc.disable()
     listener.settimeout(1.0)
     counters = {"served": 0, "failed": 0, "dropped": 0, "busy_ms": 0}
     while os.getppid() == owner and counters["served"] < MAX_RENDERS:
@@ -188,6 +190,7 @@ def _serve(listener: socket.socket, owner: int) -> None:
             except Exception as exc:  # the caller went away or sent garbage
                 counters["dropped"] += 1
                 log.info("render helper dropped a request: %s", exc)
+        gc.collect()
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
