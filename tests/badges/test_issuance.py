@@ -20,11 +20,10 @@ from core.extensions import db
 from tests.conftest import csrf_from, make_user, sign_in
 from tests.reviews.workflow import (
     TEACHER_NAME,
-    all_levels,
     complete_submission,
     drain,
     reviewer,
-    reviewer_client,
+    submit_all_reviews,
 )
 
 
@@ -33,21 +32,7 @@ def _passed(app: Flask) -> tuple[object, int]:
     reviewer(app, "b2@example.org", "Hillview")
     teacher, submission_id = complete_submission(app)
     drain(app)
-    from reviews.models import ReviewAssignment
-
-    with app.app_context():
-        rows = db.session.scalars(
-            select(ReviewAssignment).where(ReviewAssignment.submission_id == submission_id)
-        ).all()
-        pairs = [(row.id, row.reviewer.email) for row in rows]
-    for assignment_id, email in pairs:
-        client, headers = reviewer_client(app, email)
-        response = client.post(
-            f"/api/v1/reviews/assignments/{assignment_id}/submit",
-            json={"levels": all_levels(app, submission_id, "Proficient")},
-            headers=headers,
-        )
-        assert response.status_code == 200
+    submit_all_reviews(app, submission_id)
     drain(app)
     return teacher, submission_id
 
@@ -328,7 +313,6 @@ def test_a_forking_worker_lays_out_certificates_in_its_render_helper(seeded: Fla
     from badges import render_helper
     from core.jobs import relay_outbox
     from core.worker import run_worker
-    from reviews.models import ReviewAssignment
 
     if not render_helper.supported():
         pytest.skip("the render helper needs Linux")
@@ -338,21 +322,7 @@ def test_a_forking_worker_lays_out_certificates_in_its_render_helper(seeded: Fla
     _teacher, submission_id = complete_submission(seeded)
     drain(seeded)
     render_helper.stop()  # drain() prepared this process; the worker must do it itself
-    with seeded.app_context():
-        pairs = [
-            (row.id, row.reviewer.email)
-            for row in db.session.scalars(
-                select(ReviewAssignment).where(ReviewAssignment.submission_id == submission_id)
-            )
-        ]
-    for assignment_id, email in pairs:
-        client, headers = reviewer_client(seeded, email)
-        response = client.post(
-            f"/api/v1/reviews/assignments/{assignment_id}/submit",
-            json={"levels": all_levels(seeded, submission_id, "Proficient")},
-            headers=headers,
-        )
-        assert response.status_code == 200
+    submit_all_reviews(seeded, submission_id)
     try:
         for _ in range(3):  # the decision job enqueues issuance through the outbox
             with seeded.app_context():

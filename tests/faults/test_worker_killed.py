@@ -25,13 +25,7 @@ from core.jobs import get_queue, relay_outbox
 from evidence.models import Submission
 from reviews.models import AssignmentRole, Decision, ReviewAssignment
 from tests.faults.helpers import WorkerProcess, count, doctor_problems
-from tests.reviews.workflow import (
-    all_levels,
-    complete_submission,
-    drain,
-    reviewer,
-    reviewer_client,
-)
+from tests.reviews.workflow import complete_submission, drain, reviewer, submit_all_reviews
 
 
 def _reviewers(app: Flask) -> None:
@@ -87,21 +81,7 @@ def _scored(app: Flask) -> int:
     _reviewers(app)
     _teacher, submission_id = complete_submission(app)
     drain(app)
-    with app.app_context():
-        pairs = [
-            (a.id, a.reviewer.email)
-            for a in db.session.scalars(
-                select(ReviewAssignment).where(ReviewAssignment.submission_id == submission_id)
-            )
-        ]
-    for assignment_id, email in pairs:
-        client, headers = reviewer_client(app, email)
-        response = client.post(
-            f"/api/v1/reviews/assignments/{assignment_id}/submit",
-            json={"levels": all_levels(app, submission_id, "Proficient")},
-            headers=headers,
-        )
-        assert response.status_code == 200
+    submit_all_reviews(app, submission_id)
     return submission_id
 
 

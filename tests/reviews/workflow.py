@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from accounts.models import OrganizationKind, Role
 from accounts.services import get_or_create_organization
@@ -82,6 +83,31 @@ def reviewer_client(app: Flask, email: str) -> tuple[FlaskClient, dict[str, str]
     client = app.test_client()
     assert sign_in(client, email).status_code == 302
     return client, {"X-CSRFToken": csrf_from(client, "/reviewer")}
+
+
+def assignments_of(app: Flask, submission_id: int) -> list[tuple[int, str]]:
+    """(assignment id, reviewer email) of every review of the submission."""
+    from reviews.models import ReviewAssignment
+
+    with app.app_context():
+        return [
+            (row.id, row.reviewer.email)
+            for row in db.session.scalars(
+                select(ReviewAssignment).where(ReviewAssignment.submission_id == submission_id)
+            )
+        ]
+
+
+def submit_all_reviews(app: Flask, submission_id: int, level: str = "Proficient") -> None:
+    """Every assigned reviewer submits ``level`` on every criterion, through the API."""
+    for assignment_id, email in assignments_of(app, submission_id):
+        client, headers = reviewer_client(app, email)
+        response = client.post(
+            f"/api/v1/reviews/assignments/{assignment_id}/submit",
+            json={"levels": all_levels(app, submission_id, level)},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.get_json()
 
 
 def all_levels(app: Flask, submission_id: int, level: str, feedback: str = "") -> dict[str, Any]:

@@ -282,10 +282,10 @@ def test_hostile_names_and_text_are_inert_in_pages_mail_pdf_and_csv(
     event handler: the badge page, the reviewer's page, the mail, the certificate PDF
     and the transcript CSV all show them as text."""
     from badges.models import Badge
-    from reviews.models import ReviewAssignment
     from tests.reviews.workflow import (
         TEACHER_EMAIL,
         all_levels,
+        assignments_of,
         complete_submission,
         drain,
         reviewer,
@@ -301,14 +301,7 @@ def test_hostile_names_and_text_are_inert_in_pages_mail_pdf_and_csv(
         user.name = hostile_name
         db.session.commit()
     drain(seeded)
-    with seeded.app_context():
-        assignments = [
-            (row.id, row.reviewer.email)
-            for row in db.session.scalars(
-                select(ReviewAssignment).where(ReviewAssignment.submission_id == submission_id)
-            )
-        ]
-    for assignment_id, address in assignments:
+    for assignment_id, address in assignments_of(seeded, submission_id):
         client, headers = reviewer_client(seeded, address)
         page = client.get(f"/review/{assignment_id}").get_data(as_text=True)
         assert "<script>alert" not in page and "onerror" not in page
