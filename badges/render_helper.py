@@ -108,7 +108,7 @@ def stop() -> None:
     if helper is None or helper.owner != os.getpid():
         return
     try:
-        os.kill(helper.pid, signal.SIGTERM)
+        os.kill(helper.pid, signal.SIGKILL)  # it holds nothing worth a graceful end
         os.waitpid(helper.pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
@@ -156,8 +156,6 @@ def _start() -> _Helper:
         try:
             _serve(listener, owner)
             status = 0
-        except SystemExit:
-            pass
         except BaseException:
             log.exception("render helper stopped")
         finally:
@@ -170,7 +168,7 @@ def _start() -> _Helper:
 
 def _serve(listener: socket.socket, owner: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the worker; we follow it
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # so that its directory is removed
+    signal.signal(signal.SIGTERM, _stop_on_signal)  # ends the loop; the directory is removed
     # Everything inherited from the worker lives as long as the helper: keep the
     # garbage collector to what the helper itself allocates (and off the copied pages),
     # and run it between certificates, while the helper waits, not during a layout.
@@ -178,7 +176,7 @@ def _serve(listener: socket.socket, owner: int) -> None:
     gc.disable()
     listener.settimeout(1.0)
     counters = {"served": 0, "failed": 0, "dropped": 0, "busy_ms": 0}
-    while os.getppid() == owner and counters["served"] < MAX_RENDERS:
+    while not _stopping and os.getppid() == owner and counters["served"] < MAX_RENDERS:
         try:
             conn, _ = listener.accept()
         except TimeoutError:
@@ -193,8 +191,14 @@ def _serve(listener: socket.socket, owner: int) -> None:
         gc.collect()
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+_stopping = False
+
+
+def _stop_on_signal(_signum: int, _frame: object) -> None:
+    # A flag, not an exception: an exception raised by a signal handler is lost if
+    # the signal lands while a finalizer runs (during garbage collection).
+    global _stopping
+    _stopping = True
 
 
 def _serve_one(conn: socket.socket, counters: dict[str, int]) -> None:

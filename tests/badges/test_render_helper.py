@@ -162,3 +162,15 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+def test_sigterm_ends_the_helper_and_the_worker_starts_another(helper: int) -> None:
+    made()  # a certificate, then its garbage collected: SIGTERM must land whenever
+    os.kill(helper, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(helper):
+        time.sleep(0.1)
+    assert not _running(helper), "the helper ignored SIGTERM"
+    replacement = render_helper.ensure_running()
+    assert replacement is not None and replacement != helper
+    assert made()[1] == "helper"
