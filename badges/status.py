@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,9 +12,6 @@ from badges import dataintegrity, issuers, statuslist
 from badges.models import Badge, Issuer, StatusList
 from core.db_types import utcnow
 from core.extensions import db
-
-#: Random indexes tried before falling back to listing the used ones.
-_PROBES = 16
 
 
 def list_url(status_list: StatusList) -> str:
@@ -54,6 +50,19 @@ def _used(status_list: StatusList) -> set[int]:
     )
 
 
+class _TakenIndexes:
+    """Whether a list's index is taken, asked of the database one index at a time."""
+
+    def __init__(self, status_list: StatusList) -> None:
+        self._list_id = status_list.id
+
+    def __contains__(self, index: object) -> bool:
+        taken = select(Badge.id).where(
+            Badge.status_list_id == self._list_id, Badge.status_index == index
+        )
+        return bool(db.session.scalar(select(taken.exists())))
+
+
 def allocate(status_list: StatusList) -> int:
     """A random unused index (random order keeps neighbours from being guessed).
 
@@ -61,15 +70,9 @@ def allocate(status_list: StatusList) -> int:
     find a free index without reading the list's every index; the unique
     constraint on (list, index) settles a race with a concurrent issuance.
     """
-    rng = secrets.SystemRandom()
-    for _ in range(_PROBES):
-        index = rng.randrange(status_list.size)
-        taken = select(Badge.id).where(
-            Badge.status_list_id == status_list.id, Badge.status_index == index
-        )
-        if not db.session.scalar(select(taken.exists())):
-            return index
-    return statuslist.random_free_index(_used(status_list), status_list.size)
+    return statuslist.random_free_index(
+        _TakenIndexes(status_list), status_list.size, all_used=lambda: _used(status_list)
+    )
 
 
 def entry(status_list: StatusList, index: int) -> dict[str, Any]:

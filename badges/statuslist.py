@@ -24,7 +24,7 @@ import re
 import secrets
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from random import Random
@@ -304,13 +304,23 @@ def decode_bits(encoded_list: str, *, max_bits: int = MAX_BITS) -> bytes:
 # --------------------------------------------------------------------------
 
 
-def random_free_index(used: set[int], size: int = DEFAULT_BITS, rng: Random | None = None) -> int:
+def random_free_index(
+    used: Container[int],
+    size: int = DEFAULT_BITS,
+    rng: Random | None = None,
+    *,
+    all_used: Callable[[], Container[int]] | None = None,
+) -> int:
     """A uniformly random index in ``range(size)`` that is not in ``used``.
 
     The spec asks for random assignment so that an index reveals neither when
     the credential was issued nor how many were issued. Without ``rng`` the
     operating system's randomness is used, so the next index cannot be guessed.
     Raises :class:`StatusListFullError` when every index is taken.
+
+    ``used`` is only asked about one index at a time, so it may be a lookup (a
+    database query) rather than a set; ``all_used``, when given, returns the
+    cheaper container to scan for a nearly full list.
     """
     _check_size(size)
     rng = rng if rng is not None else secrets.SystemRandom()
@@ -321,7 +331,8 @@ def random_free_index(used: set[int], size: int = DEFAULT_BITS, rng: Random | No
         index = rng.randrange(size)
         if index not in used:
             return index
-    free = [index for index in range(size) if index not in used]
+    taken = all_used() if all_used is not None else used
+    free = [index for index in range(size) if index not in taken]
     if not free:
         raise StatusListFullError(
             f"all {size:,} indexes of this status list are in use; start a new list"
