@@ -236,8 +236,6 @@ def render_signed_pdf(badge: Badge, pending: render_helper.PendingPdf | None = N
 def ensure_certificate(badge: Badge, pending: render_helper.PendingPdf | None = None) -> str:
     """Render, sign and store the PDF once (idempotent); return its SHA-256."""
     if badge.pdf_sha256:
-        if pending is not None:
-            pending.close()
         return badge.pdf_sha256
     data = render_signed_pdf(badge, pending)
     staged_path = new_staging_path()

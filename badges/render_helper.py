@@ -115,10 +115,6 @@ def stop() -> None:
     shutil.rmtree(helper.directory, ignore_errors=True)
 
 
-def helper_pid() -> int | None:
-    return _helper.pid if _helper is not None else None
-
-
 def stats() -> dict[str, int] | None:
     """The helper's counters, or None without a helper: certificates ``served``,
     ``failed`` (an error answered; the caller rendered it itself), ``dropped``
