@@ -33,6 +33,7 @@ from badges.pdf import (
     TEMPLATES_DIR,
     certificate_environment,
     certificate_title,
+    font_configuration,
     qr_svg,
     render_certificate_html,
     render_pdf,
@@ -411,6 +412,24 @@ def _structure(node: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
             yield from _structure(kid, depth + 1)
     elif kids is not None:
         yield from _structure(kids, depth + 1)
+
+
+def test_each_thread_keeps_a_font_configuration_that_changes_no_byte(html: str) -> None:
+    def render() -> bytes:
+        return render_pdf(html, base_url=str(TEMPLATES_DIR), title="Certificate", lang="en")
+
+    kept = [render(), render()]
+    assert font_configuration() is font_configuration()
+    fresh: dict[str, Any] = {}
+
+    def in_a_new_thread() -> None:
+        fresh.update(pdf=render(), config=font_configuration())
+
+    thread = threading.Thread(target=in_a_new_thread)
+    thread.start()
+    thread.join()
+    assert fresh["config"] is not font_configuration()  # Pango's font map is not thread-safe
+    assert kept[0] == kept[1] == fresh["pdf"]
 
 
 def test_a4_certificate_also_fits_one_page() -> None:
