@@ -8,7 +8,9 @@ signatures, so they are never skipped).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
 import json
 import logging
 import shutil
@@ -21,12 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.signers import SimpleSigner
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
+from badges import pdf as pdf_module
 from badges import pki
 from badges.pdf import (
     CREDENTIAL_FILENAME,
@@ -552,6 +558,63 @@ def test_pdfsig_does_not_trust_an_unknown_root(signed_pdf: bytes, tmp_path: Path
     report = pdfsig(signed_pdf, nss_database(tmp_path / "empty-nss"), tmp_path)
     assert "Signature is Valid." in report, report
     assert "Certificate is Trusted." not in report, report
+
+
+def _signed_attributes(signed: bytes) -> cms.CMSAttributes:
+    return PdfFileReader(BytesIO(signed)).embedded_signatures[0].signer_info["signed_attrs"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["rsa", "ecdsa-p256"])
+def test_signatures_after_the_first_reuse_its_attributes_and_verify_everywhere(
+    unsigned_pdf: bytes, algorithm: pki.KeyAlgorithm, tmp_path: Path
+) -> None:
+    ca = pki.create_root_ca("Microcred template Root", algorithm=algorithm)
+    identity = pki.issue_signing_certificate(ca, ISSUER, algorithm=algorithm)
+    other_pdf = render_pdf(
+        "<p>Another certificate</p>", base_url=str(TEMPLATES_DIR), title="Another", lang="en"
+    )
+    nss = nss_database(tmp_path / "nss", ca.cert)
+    documents = [unsigned_pdf, other_pdf, unsigned_pdf + b"\n"]
+    signed = [sign(document, identity) for document in documents]
+
+    digests = set()
+    for index, document in enumerate(signed):
+        check = validate_pdf(document, trust_roots=[ca.cert])
+        assert check.ok, (index, check.problems)
+        report = pdfsig(document, nss, tmp_path, name=f"signed-{index}.pdf")
+        assert "Signature is Valid." in report and "Total document signed" in report, report
+        attributes = {a["type"].native: a["values"][0] for a in _signed_attributes(document)}
+        assert {"content_type", "message_digest", "signing_certificate_v2"} <= set(attributes)
+        assert "signing_time" not in attributes  # PAdES: the time is in the dictionary
+        digests.add(attributes["message_digest"].native)
+    assert len(digests) == len(documents)  # each signature covers its own document
+
+
+def test_the_attribute_template_gives_what_pyhanko_builds(identity: pki.SigningIdentity) -> None:
+    signer, _ = pdf_module._signer(identity.key, identity.cert, tuple(identity.chain))
+    settings = PdfCMSSignedAttributes()
+
+    def attributes(digest: bytes, *, own: bool = False, **options: Any) -> bytes:
+        method = SimpleSigner.signed_attrs if own else type(signer).signed_attrs
+        options = {"attr_settings": settings, "use_pades": True, **options}
+        return asyncio.run(method(signer, digest, "sha256", **options)).dump()
+
+    first, second = hashlib.sha256(b"first").digest(), hashlib.sha256(b"second").digest()
+    assert attributes(first) == attributes(first, own=True)
+    assert attributes(second) == attributes(second, own=True)
+    assert second in attributes(second) and first not in attributes(second)
+
+    # Outside PAdES a signing time is signed too: never taken from a template.
+    times = [dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 6, 1, tzinfo=dt.UTC)]
+    for signing_time in times * 2:
+        settings = PdfCMSSignedAttributes(signing_time=signing_time)
+        built = attributes(first, use_pades=False)
+        assert built == attributes(first, own=True, use_pades=False)
+        signed_time = {
+            a["type"].native: a["values"][0].native for a in cms.CMSAttributes.load(built)
+        }["signing_time"]
+        assert signed_time == signing_time
 
 
 @pytest.mark.slow
