@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask
@@ -9,6 +10,8 @@ from flask import Flask
 from core.api_support import register_api
 from core.jobs import enqueue, register_worker_hook
 from core.registry import Seeder, register_seeder, set_role_home
+
+log = logging.getLogger(__name__)
 
 
 def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
@@ -21,7 +24,19 @@ def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
         )
 
 
-def _start_render_helper(app: Flask) -> None:
+def _prepare_worker(app: Flask) -> None:
+    """Once per worker process: the issuers' signers, decrypted keys and fonts, which
+    every work horse then inherits; before each job: a live render helper (forked
+    after the preparation, so it inherits it too)."""
+    if not app.extensions.get("microcred_signers_prepared"):
+        app.extensions["microcred_signers_prepared"] = True
+        try:
+            with app.app_context():
+                from badges import certificates
+
+                certificates.prepare_signers()
+        except Exception:  # e.g. a database not migrated yet: each job loads its own
+            log.warning("could not prepare the issuers' signers", exc_info=True)
     if app.config.get("PDF_RENDER_HELPER", True):
         from badges import render_helper
 
@@ -40,6 +55,6 @@ def init_app(app: Flask) -> None:
     register_seeder(app, Seeder("demo badge", demo.earn_demo_badge, demo_only=True))
     bulk_views.register(app)
     transcript_views.register(app)
-    register_worker_hook(app, _start_render_helper)
+    register_worker_hook(app, _prepare_worker)
     app.cli.add_command(cli.keys)
     app.cli.add_command(cli.verify)

@@ -88,6 +88,21 @@ def signing_identity(issuer: Issuer) -> pki.SigningIdentity:
     return identity
 
 
+def prepare_signers() -> int:
+    """Load every issuer's document-signing identity (decrypting its key) and build
+    its signer, so that processes forked from this one start with them; return how
+    many issuers were prepared. Issuers without a signing certificate yet are left
+    alone: their first certificate makes it."""
+    with_certificates = select(SigningCertificate.issuer_id).where(
+        SigningCertificate.active.is_(True)
+    )
+    prepared = db.session.scalars(select(Issuer).where(Issuer.id.in_(with_certificates))).all()
+    for issuer in prepared:
+        identity = signing_identity(issuer)
+        pdf.prepare_signer(identity.key, identity.cert, identity.chain)
+    return len(prepared)
+
+
 def chain_pem(issuer: Issuer) -> str:
     return signing_identity(issuer).chain_pem().decode()
 

@@ -461,6 +461,28 @@ def _signer(
     return signer, sum(len(c.dump()) for c in (leaf, *others)) + 4096
 
 
+@functools.cache
+def _blank_pdf() -> bytes:
+    return render_pdf("<p>.</p>", base_url=".", title="Signer preparation", lang="en")
+
+
+def prepare_signer(
+    key: SigningKey, cert: x509.Certificate, chain: Iterable[x509.Certificate]
+) -> None:
+    """Build this identity's signer, and its signed-attribute template, by signing a
+    blank page: a worker does it before it forks work horses, which then sign their
+    first certificate as fast as their last (rendering that page warms the fonts too)."""
+    sign_pdf(
+        _blank_pdf(),
+        key=key,
+        cert=cert,
+        chain=chain,
+        reason="Signer preparation",
+        location="",
+        signer_name="",
+    )
+
+
 def sign_pdf(
     pdf: bytes,
     *,

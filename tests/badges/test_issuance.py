@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from accounts.models import Role
 from badges import issuers, services
-from badges.models import Badge
+from badges.models import Badge, Issuer
 from badges.verification import verify_badge, verify_credential, verify_text
 from core.db_types import utcnow
 from core.extensions import db
@@ -344,3 +344,33 @@ def test_a_forking_worker_lays_out_certificates_in_its_render_helper(seeded: Fla
         .get_json()
     )
     assert verdict["valid"] is True, verdict
+
+
+def test_a_worker_prepares_its_issuers_signers_before_it_forks(issued) -> None:
+    """Work horses inherit the worker's decrypted signing keys and ready signers, so
+    no job pays for them; issuers without a signing certificate are left alone."""
+    from badges import pdf
+    from core.jobs import run_worker_hooks
+
+    app, _teacher, badge = issued
+    app.extensions.pop("microcred_signing", None)
+    app.extensions.pop("microcred_signers_prepared", None)
+    pdf._signer.cache_clear()
+    with app.app_context():
+        unsigned_issuer = Issuer(
+            slug="not-yet-signing", name="Not yet signing", url="", email="u@example.org"
+        )
+        db.session.add(unsigned_issuer)
+        db.session.commit()
+        unsigned_id = unsigned_issuer.id
+
+    run_worker_hooks(app)
+
+    identities = app.extensions["microcred_signing"]
+    assert set(identities) == {badge.issuer_id} and unsigned_id not in identities
+    identity = identities[badge.issuer_id]
+    signer, _ = pdf._signer(identity.key, identity.cert, tuple(identity.chain))
+    assert pdf._signer.cache_info().hits == 1  # built by the preparation, not now
+    assert any(template is not None for template in signer._attribute_templates.values())
+    run_worker_hooks(app)  # before each later job: nothing to do again
+    assert pdf._signer.cache_info().hits == 1
