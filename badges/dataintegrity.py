@@ -15,7 +15,8 @@ the service never fetches a context from the network, so what a signature
 covers cannot change with a remote server. Any other context URL is refused.
 
 Canonicalization: pyld expands the JSON-LD (one expansion serves both the
-safe-mode check and the RDF); pyoxigraph reads the expanded form as RDF and runs
+safe-mode check and the RDF; processed contexts, type-scoped ones included, are
+kept per loader); pyoxigraph reads the expanded form as RDF and runs
 RDFC-1.0. That is twice as fast as pyld's own RDF conversion and URDNA2015, and
 it writes the RDF 1.2 canonical N-Quads escapes that Digital Bazaar's
 rdf-canonize writes (pyld leaves control characters such as U+0001 raw).
@@ -30,7 +31,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from frozendict import frozendict
 from pyld import jsonld
 from pyld.context_resolver import ContextResolver
 
@@ -64,6 +66,7 @@ XSD_INTEGER = XSD + "integer"
 XSD_DOUBLE = XSD + "double"
 
 _RESOLVED_CONTEXT_CACHE_SIZE = 1000
+_SCOPED_CONTEXT_CACHE_SIZE = 4096
 _ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 # xsd:dateTimeStamp as Data Integrity requires for "created" and "expires".
 _DATE_TIME_STAMP = re.compile(
@@ -108,6 +111,8 @@ class StaticDocumentLoader:
     def __init__(self, contexts: Mapping[str, Any]) -> None:
         self._contexts = dict(contexts)
         self._resolved_contexts: LRUCache = LRUCache(maxsize=_RESOLVED_CONTEXT_CACHE_SIZE)
+        #: Type-scoped contexts as processed (see :class:`_Expander`).
+        self.scoped_contexts: LRUCache = LRUCache(maxsize=_SCOPED_CONTEXT_CACHE_SIZE)
         self.lock = threading.Lock()
 
     @classmethod
@@ -186,6 +191,47 @@ def canonicalize_checked(
     return Canonicalized(_rdfc_1_0(expanded), undefined_terms)
 
 
+class _Expander(jsonld.JsonLdProcessor):
+    """pyld's processor with one more cache, for type-scoped contexts.
+
+    pyld keeps a processed context keyed by the active context it was applied to.
+    A type-scoped context (one that does not propagate) is applied to a copy of
+    the active context, made afresh, with a fresh key, every time: so it missed
+    that cache at every typed node of a credential, and re-defining those terms
+    was half the time of a verification. Here such a result is kept by the
+    active context that was copied and the context applied (the result is an
+    immutable context, as pyld's own cached ones are).
+    """
+
+    def __init__(self, scoped_contexts: MutableMapping[tuple, tuple], **options: Any) -> None:
+        super().__init__(**options)
+        self._scoped_contexts = scoped_contexts
+
+    def _process_context(
+        self,
+        active_ctx: Any,
+        local_ctx: Any,
+        options: Any,
+        override_protected: bool = False,
+        propagate: bool = True,
+        validate_scoped: bool = True,
+        cycles: Any = None,
+    ) -> Any:
+        arguments = (active_ctx, local_ctx, options, override_protected, propagate)
+        parent = active_ctx.get("_uuid")
+        if propagate or cycles or parent is None or "previousContext" in active_ctx:
+            return super()._process_context(*arguments, validate_scoped, cycles)
+        key = (parent, id(local_ctx), override_protected, validate_scoped)
+        kept = self._scoped_contexts.get(key)
+        if kept is not None and kept[0] is local_ctx and kept[1] is active_ctx:
+            return kept[2]
+        processed = super()._process_context(*arguments, validate_scoped, cycles)
+        if isinstance(processed, frozendict):
+            # local_ctx and active_ctx are kept too, so their ids are not reused
+            self._scoped_contexts[key] = (local_ctx, active_ctx, processed)
+        return processed
+
+
 def _expand(document: Mapping[str, Any], loader: StaticDocumentLoader) -> tuple[list, list[str]]:
     dropped: list[str] = []
 
@@ -194,7 +240,7 @@ def _expand(document: Mapping[str, Any], loader: StaticDocumentLoader) -> tuple[
 
     try:
         with loader.lock:
-            expanded = jsonld.JsonLdProcessor(on_property_dropped=record_dropped).expand(
+            expanded = _Expander(loader.scoped_contexts, on_property_dropped=record_dropped).expand(
                 dict(document), loader.processing_options()
             )
     except jsonld.JsonLdError as error:

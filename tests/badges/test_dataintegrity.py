@@ -597,6 +597,47 @@ def test_undefined_terms_are_found_and_refused_at_signing(
     assert refused.value.undefined_terms == undefined
 
 
+def test_the_scoped_context_cache_changes_no_expansion() -> None:
+    """Our expander keeps type-scoped contexts as processed; across documents whose
+    nodes change type it must expand exactly as pyld alone does, cold or warm."""
+    from pyld import jsonld
+
+    def retyped(document: dict[str, Any]) -> dict[str, Any]:
+        document["credentialSubject"]["achievement"]["type"] = ["Badge"]
+        return document
+
+    def plain(document: dict[str, Any]) -> tuple[Any, list[str | None]]:
+        fresh = StaticDocumentLoader.from_directory(dataintegrity.CONTEXTS_DIR)
+        dropped: list[str | None] = []
+        processor = jsonld.JsonLdProcessor(on_property_dropped=dropped.append)
+        return processor.expand(copy.deepcopy(document), fresh.processing_options()), dropped
+
+    def locally_extended(document: dict[str, Any]) -> dict[str, Any]:
+        # the achievement's type-scoped context now applies on top of a different context
+        document["credentialSubject"]["@context"] = {"favourite": "https://example.org/fav"}
+        document["credentialSubject"]["achievement"]["favourite"] = "teal"
+        return document
+
+    signed = sign(
+        open_badge_credential(), multikey.generate_key_pair().secret_key, KEY_ID, ISSUED_AT
+    )
+    documents = [
+        open_badge_credential(),
+        retyped(open_badge_credential()),
+        signed,
+        locally_extended(open_badge_credential()),
+    ]
+    loader = StaticDocumentLoader.from_directory(dataintegrity.CONTEXTS_DIR)
+    for document in documents * 2:  # cold, then with every scoped context kept
+        expected, dropped = plain(document)
+        expanded, undefined = dataintegrity._expand(copy.deepcopy(document), loader)
+        assert expanded == expected
+        recorded = [term or "(a term mapped to null)" for term in dropped]
+        iris = list(dataintegrity._undefined_iris(expected))
+        assert undefined == list(dict.fromkeys(recorded + iris))
+    assert len(loader.scoped_contexts) > 0  # the cache was used
+
+
 # --- Canonical form details that must match other implementations
 
 
