@@ -25,18 +25,19 @@ def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
 
 
 def _prepare_worker(app: Flask) -> None:
-    """Once per worker process: the issuers' signers, decrypted keys and fonts, which
-    every work horse then inherits; before each job: a live render helper (forked
-    after the preparation, so it inherits it too)."""
-    if not app.extensions.get("microcred_signers_prepared"):
-        app.extensions["microcred_signers_prepared"] = True
+    """Once per worker process: the issuers' signers, decrypted keys, fonts and
+    processed JSON-LD contexts, which every work horse then inherits; before each
+    job: a live render helper (forked after the preparation, so it inherits it too)."""
+    if not app.extensions.get("microcred_issuance_prepared"):
+        app.extensions["microcred_issuance_prepared"] = True
         try:
             with app.app_context():
-                from badges import certificates
+                from badges import certificates, services
 
                 certificates.prepare_signers()
+                services.prepare_contexts()
         except Exception:  # e.g. a database not migrated yet: each job loads its own
-            log.warning("could not prepare the issuers' signers", exc_info=True)
+            log.warning("could not prepare the worker for issuance", exc_info=True)
     if app.config.get("PDF_RENDER_HELPER", True):
         from badges import render_helper
 

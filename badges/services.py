@@ -133,6 +133,19 @@ class Draft:
     issuer: Issuer
 
 
+def prepare_contexts() -> bool:
+    """Process the JSON-LD contexts of the newest credential issued (with its proof),
+    so that processes forked from this one (RQ work horses) sign and verify with
+    them ready instead of processing them per job; False when nothing is issued yet."""
+    credential_json = db.session.scalar(
+        select(Badge.credential_json).order_by(Badge.issued_at.desc()).limit(1)
+    )
+    if credential_json is None:
+        return False
+    dataintegrity.canonicalize(json.loads(credential_json))
+    return True
+
+
 def new_badge_id() -> str:
     return str(uuid.uuid4())
 

@@ -346,16 +346,18 @@ def test_a_forking_worker_lays_out_certificates_in_its_render_helper(seeded: Fla
     assert verdict["valid"] is True, verdict
 
 
-def test_a_worker_prepares_its_issuers_signers_before_it_forks(issued) -> None:
-    """Work horses inherit the worker's decrypted signing keys and ready signers, so
-    no job pays for them; issuers without a signing certificate are left alone."""
-    from badges import pdf
+def test_a_worker_prepares_signers_and_contexts_before_it_forks(issued) -> None:
+    """Work horses inherit the worker's decrypted signing keys, ready signers and
+    processed JSON-LD contexts, so no job pays for them; issuers without a signing
+    certificate are left alone."""
+    from badges import dataintegrity, pdf
     from core.jobs import run_worker_hooks
 
     app, _teacher, badge = issued
     app.extensions.pop("microcred_signing", None)
-    app.extensions.pop("microcred_signers_prepared", None)
+    app.extensions.pop("microcred_issuance_prepared", None)
     pdf._signer.cache_clear()
+    dataintegrity.shipped_document_loader.cache_clear()
     with app.app_context():
         unsigned_issuer = Issuer(
             slug="not-yet-signing", name="Not yet signing", url="", email="u@example.org"
@@ -372,5 +374,6 @@ def test_a_worker_prepares_its_issuers_signers_before_it_forks(issued) -> None:
     signer, _ = pdf._signer(identity.key, identity.cert, tuple(identity.chain))
     assert pdf._signer.cache_info().hits == 1  # built by the preparation, not now
     assert any(template is not None for template in signer._attribute_templates.values())
+    assert len(dataintegrity.shipped_document_loader().scoped_contexts) > 0
     run_worker_hooks(app)  # before each later job: nothing to do again
     assert pdf._signer.cache_info().hits == 1
