@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db_types import UTCDateTime, utcnow
@@ -105,7 +105,11 @@ class User(UserMixin, db.Model):
 
 class UserRole(db.Model):
     __tablename__ = "user_roles"
-    __table_args__ = (UniqueConstraint("user_id", "role"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "role"),
+        # "every reviewer", "every program admin": found by role, not by scanning all users
+        Index("ix_user_roles_role_user", "role", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
