@@ -238,6 +238,13 @@ def _expand(document: Mapping[str, Any], loader: StaticDocumentLoader) -> tuple[
     def record_dropped(expanded_property: str | None) -> None:
         dropped.append(expanded_property or "(a term mapped to null)")
 
+    if _imports_a_context(document):
+        # pyld merges an inline context into its cached copy of the context it
+        # imports, which would change how every later document expands.
+        raise DataIntegrityError(
+            "an inline JSON-LD context may not use @import: credentials name the "
+            "contexts they use by URL"
+        )
     try:
         with loader.lock:
             expanded = _Expander(loader.scoped_contexts, on_property_dropped=record_dropped).expand(
@@ -250,6 +257,16 @@ def _expand(document: Mapping[str, Any], loader: StaticDocumentLoader) -> tuple[
         raise DataIntegrityError(f"invalid JSON-LD: {error}") from error
     undefined = dropped + list(_undefined_iris(expanded))
     return expanded, list(dict.fromkeys(undefined))
+
+
+def _imports_a_context(value: Any) -> bool:
+    """Whether ``@import`` appears anywhere in the document (it is only meaningful in
+    a context, and no context the service ships uses it)."""
+    if isinstance(value, Mapping):
+        return "@import" in value or any(_imports_a_context(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_imports_a_context(item) for item in value)
+    return False
 
 
 def _refused_context(error: BaseException | None) -> ContextNotAllowedError | None:

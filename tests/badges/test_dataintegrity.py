@@ -19,6 +19,7 @@ import pytest
 from badges import dataintegrity, multikey
 from badges.dataintegrity import (
     ContextNotAllowedError,
+    DataIntegrityError,
     StaticDocumentLoader,
     UnsafeDocumentError,
     canonicalize,
@@ -636,6 +637,38 @@ def test_the_scoped_context_cache_changes_no_expansion() -> None:
         iris = list(dataintegrity._undefined_iris(expected))
         assert undefined == list(dict.fromkeys(recorded + iris))
     assert len(loader.scoped_contexts) > 0  # the cache was used
+
+
+def test_an_inline_context_that_imports_is_refused_and_leaves_later_documents_alone(
+    signed_badge: dict[str, Any], key_pair: multikey.Ed25519KeyPair
+) -> None:
+    """pyld merges an inline context into its cached copy of the context it
+    @imports: accepted, one document could change how every later one expands."""
+    loader = StaticDocumentLoader(
+        {"https://contexts.example/b": {"@context": {"p": "https://contexts.example/p"}}}
+    )
+    honest = {"@context": "https://contexts.example/b", "p": "1"}
+    before = canonicalize(honest, loader)
+    hostile = {
+        "@context": [
+            {"z": "https://contexts.example/z"},
+            {"@import": "https://contexts.example/b", "p": "https://evil.example/p"},
+        ],
+        "p": "1",
+    }
+    with pytest.raises(DataIntegrityError, match="@import"):
+        canonicalize(hostile, loader)
+    for index in range(12):  # past pyld's own cache of processed contexts
+        canonicalize(
+            {"@context": [{f"k{index}": "https://contexts.example/k"}, honest["@context"]]}, loader
+        )
+    assert canonicalize(honest, loader) == before
+
+    forged = copy.deepcopy(signed_badge)
+    forged["@context"] = [*forged["@context"], {"@import": forged["@context"][0]}]
+    result = verify(forged, resolver_for(key_pair))
+    assert not result.verified
+    assert any("@import" in reason for reason in failed_checks(result).values())
 
 
 # --- Canonical form details that must match other implementations
