@@ -226,9 +226,15 @@ def verify_jwt(token: str, *, now: datetime | None = None) -> Report:
     document = decoded.credential or {}
     report.facts = _facts(document)
     report.checks.append(_schema_check(document))
-    undefined = dataintegrity.find_undefined_terms(document)
-    if undefined:
-        reason = "It uses terms its contexts do not define: " + ", ".join(undefined[:5]) + "."
+    try:
+        undefined = dataintegrity.find_undefined_terms(document)
+        unreadable = None
+    except dataintegrity.DataIntegrityError as error:  # unknown context, bad JSON-LD
+        undefined, unreadable = [], f"Its JSON-LD cannot be read: {error}."
+    if unreadable or undefined:
+        reason = unreadable or (
+            "It uses terms its contexts do not define: " + ", ".join(undefined[:5]) + "."
+        )
         report.checks.append(CheckResult("proof", False, reason, "SIGNATURE_INVALID"))
     else:
         report.checks.append(

@@ -112,6 +112,38 @@ def test_tampered_or_forged_vc_jwts_fail(issued) -> None:  # noqa: F811
     assert answer["valid"] is False and "favouriteColour" in proof["reason"]
 
 
+def test_a_signed_vc_jwt_whose_json_ld_cannot_be_read_fails_clearly(issued) -> None:  # noqa: F811
+    """Properly signed by our key, but naming a context we do not ship, importing one
+    inline, or with a context JSON-LD rejects: a clear "not valid", never an error."""
+    app, _teacher, badge = issued
+    body = badge.credential_jwt.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    contexts = claims["@context"]
+    cases = {
+        "unknown.example": ["https://unknown.example/context", *contexts[1:]],
+        "@import": [*contexts, {"@import": contexts[0]}],
+        "version": [*contexts, {"@version": 2}],
+    }
+    with app.app_context():
+        from badges import issuers, vcjwt
+        from badges.models import IssuerKey
+
+        key = db.session.get(IssuerKey, badge.key_id)
+        tokens = {
+            expected: vcjwt.encode(
+                {**claims, "@context": context}, issuers.secret_key(key), issuers.key_id(key)
+            )
+            for expected, context in cases.items()
+        }
+    for expected, token in tokens.items():
+        response = _verify(app, data=token, content_type="text/plain")
+        assert response.status_code == 200, (expected, response.data[:300])
+        answer = response.get_json()
+        proof = next(c for c in answer["checks"] if c["name"] == "proof")
+        assert answer["valid"] is False and proof["passed"] is False
+        assert expected in proof["reason"], proof["reason"]
+
+
 def test_revocation_shows_in_the_jwt_form_too(issued) -> None:  # noqa: F811
     app, _teacher, badge = issued
     # Verified by id first, so a remembered report exists; revocation must still show.
