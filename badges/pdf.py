@@ -26,6 +26,7 @@ import base64
 import datetime as dt
 import functools
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,9 +46,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.validation import validate_pdf_signature
@@ -223,6 +226,8 @@ def render_certificate_html(env: Environment, context: Mapping[str, Any]) -> str
 # --- rendering -------------------------------------------------------------------------
 
 _fonts = threading.local()
+#: Configurations a forked process inherited: never used, never freed (see below).
+_inherited_fonts: list[FontConfiguration] = []
 
 
 def font_configuration() -> FontConfiguration:
@@ -231,13 +236,19 @@ def font_configuration() -> FontConfiguration:
     WeasyPrint makes a fresh one per document unless given one, so every page starts
     with Pango's font map, fonts, metrics and shaping caches cold; kept, a certificate
     renders about 13% faster, byte for byte the same. One per thread, because Pango's
-    font map is not thread-safe. (Fonts from ``@font-face`` rules would stay loaded for
-    the thread's life; our templates use the system's fonts only.)
+    font map is not thread-safe, and one per process: Pango matches fonts in helper
+    threads, which a fork does not copy, so a font map inherited from a process that
+    rendered can wait forever for their answers. An inherited one is set aside without
+    being freed, since freeing it could wait on them just the same. (Fonts from
+    ``@font-face`` rules would stay loaded for the thread's life; our templates use
+    the system's fonts only.)
     """
-    config: FontConfiguration | None = getattr(_fonts, "config", None)
-    if config is None:
-        config = _fonts.config = FontConfiguration()
-    return config
+    kept: tuple[int, FontConfiguration] | None = getattr(_fonts, "kept", None)
+    if kept is None or kept[0] != os.getpid():
+        if kept is not None:
+            _inherited_fonts.append(kept[1])
+        kept = _fonts.kept = (os.getpid(), FontConfiguration())
+    return kept[1]
 
 
 class _LocalFetcher(URLFetcher):
@@ -463,7 +474,22 @@ def _signer(
 
 @functools.cache
 def _blank_pdf() -> bytes:
-    return render_pdf("<p>.</p>", base_url=".", title="Signer preparation", lang="en")
+    """A one-page empty PDF, made without WeasyPrint (so without Pango: see
+    :func:`font_configuration` on why a process about to fork must not render)."""
+    writer = PdfFileWriter()
+    letter = [generic.NumberObject(n) for n in (0, 0, 612, 792)]
+    writer.insert_page(
+        generic.DictionaryObject(
+            {
+                generic.NameObject("/Type"): generic.NameObject("/Page"),
+                generic.NameObject("/MediaBox"): generic.ArrayObject(letter),
+                generic.NameObject("/Resources"): generic.DictionaryObject(),
+            }
+        )
+    )
+    output = BytesIO()
+    writer.write(output)
+    return output.getvalue()
 
 
 def prepare_signer(
@@ -471,7 +497,7 @@ def prepare_signer(
 ) -> None:
     """Build this identity's signer, and its signed-attribute template, by signing a
     blank page: a worker does it before it forks work horses, which then sign their
-    first certificate as fast as their last (rendering that page warms the fonts too)."""
+    first certificate as fast as their last."""
     sign_pdf(
         _blank_pdf(),
         key=key,

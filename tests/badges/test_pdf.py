@@ -13,7 +13,10 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import select
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -436,6 +439,34 @@ def test_each_thread_keeps_a_font_configuration_that_changes_no_byte(html: str) 
     thread.join()
     assert fresh["config"] is not font_configuration()  # Pango's font map is not thread-safe
     assert kept[0] == kept[1] == fresh["pdf"]
+
+
+def test_a_forked_process_renders_with_a_font_configuration_of_its_own(html: str) -> None:
+    """Pango matches fonts in threads a fork does not copy: a child that used its
+    parent's font map could wait forever (the render helper and RQ's work horses are
+    forked from processes that may have rendered)."""
+    render_pdf(html, base_url=str(TEMPLATES_DIR), title="Certificate", lang="en")
+    parents = font_configuration()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, never return into pytest
+        try:
+            own = font_configuration() is not parents
+            page = render_pdf(html, base_url=str(TEMPLATES_DIR), title="Certificate", lang="en")
+            os.write(write_end, b"own" if own and page.startswith(b"%PDF") else b"shared")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], 120)
+        answer = os.read(read_end, 16) if ready else b"no answer in 120 s"
+    finally:
+        os.close(read_end)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert answer == b"own"
+    assert font_configuration() is parents  # the parent keeps its own
 
 
 def test_a4_certificate_also_fits_one_page() -> None:
