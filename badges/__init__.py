@@ -25,23 +25,28 @@ def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
 
 
 def _prepare_worker(app: Flask) -> None:
-    """Once per worker process: the issuers' signers, decrypted keys, fonts and
-    processed JSON-LD contexts, which every work horse then inherits; before each
-    job: a live render helper (forked after the preparation, so it inherits it too)."""
-    if not app.extensions.get("microcred_issuance_prepared"):
-        app.extensions["microcred_issuance_prepared"] = True
-        try:
-            with app.app_context():
-                from badges import certificates, services
-
-                certificates.prepare_signers()
-                services.prepare_contexts()
-        except Exception:  # e.g. a database not migrated yet: each job loads its own
-            log.warning("could not prepare the worker for issuance", exc_info=True)
+    """Before each job: a live render helper. Once per worker process, after the
+    helper is forked (it has no use for them): the issuers' signers with their
+    decrypted keys, and the processed JSON-LD contexts, which every work horse then
+    inherits instead of paying for them."""
     if app.config.get("PDF_RENDER_HELPER", True):
         from badges import render_helper
 
         render_helper.ensure_running()
+    if app.extensions.get("microcred_issuance_prepared"):
+        return
+    app.extensions["microcred_issuance_prepared"] = True
+    try:
+        with app.app_context():
+            from badges import certificates, services
+            from core.extensions import db
+
+            certificates.prepare_signers()
+            services.prepare_contexts()
+            db.session.remove()
+            db.engine.dispose()  # the work horses open their own connections
+    except Exception:  # e.g. a database not migrated yet: each job loads its own
+        log.warning("could not prepare the worker for issuance", exc_info=True)
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from cryptography import x509
@@ -19,6 +20,8 @@ from core.extensions import db
 from core.faults import fault_point
 from core.storage import StagedFile, get_storage, new_staging_path
 from credentials.models import MicroCredential
+
+log = logging.getLogger(__name__)
 
 CREDENTIAL_DESCRIPTION = "Signed Open Badges 3.0 credential"
 #: Keys of the embedded mode's local CA and signing certificates: ECDSA P-256, which
@@ -56,51 +59,71 @@ def _local_root() -> pki.CertificateAuthority:
 
 
 def signing_identity(issuer: Issuer) -> pki.SigningIdentity:
-    """The issuer's document-signing identity (kept in memory: loading RSA keys is slow)."""
-    cache: dict[int, pki.SigningIdentity] = current_app.extensions.setdefault(
-        "microcred_signing", {}
-    )
-    if issuer.id in cache:
-        return cache[issuer.id]
+    """The issuer's document-signing identity: that of its active certificate, looked
+    up every time (so a replaced certificate takes effect at once), with the key kept
+    decrypted in memory while the certificate stays the same (decrypting it is slow).
+    The embedded mode makes the issuer a certificate from its local CA on first use."""
     row = db.session.scalar(
         select(SigningCertificate).where(
             SigningCertificate.issuer_id == issuer.id, SigningCertificate.active.is_(True)
         )
     )
-    if row is None:
-        identity = pki.issue_signing_certificate(
-            _local_root(), issuer.name, email=issuer.email, algorithm=LOCAL_KEY_ALGORITHM
-        )
-        row = SigningCertificate(
-            issuer_id=issuer.id,
-            certificate_pem=pki.certificate_to_pem(identity.cert).decode(),
-            chain_pem=pki.certificates_to_pem(identity.chain).decode(),
-            key_encrypted=pki.serialize_private_key(identity.key, _passphrase()),
-        )
-        db.session.add(row)
-        db.session.flush()
-        audit.record("issuer.certificate_created", "issuer", issuer.id)
-    else:
-        identity = pki.load_signing_identity(
-            row.certificate_pem, row.key_encrypted, row.chain_pem, passphrase=_passphrase()
-        )
-    cache[issuer.id] = identity
+    if row is not None:
+        return _identity(row)
+    identity = pki.issue_signing_certificate(
+        _local_root(), issuer.name, email=issuer.email, algorithm=LOCAL_KEY_ALGORITHM
+    )
+    row = SigningCertificate(
+        issuer_id=issuer.id,
+        certificate_pem=pki.certificate_to_pem(identity.cert).decode(),
+        chain_pem=pki.certificates_to_pem(identity.chain).decode(),
+        key_encrypted=pki.serialize_private_key(identity.key, _passphrase()),
+    )
+    db.session.add(row)
+    db.session.flush()
+    audit.record("issuer.certificate_created", "issuer", issuer.id)
+    _kept_identities()[issuer.id] = (row.certificate_pem, identity)
+    return identity
+
+
+def _kept_identities() -> dict[int, tuple[str, pki.SigningIdentity]]:
+    """Per issuer: the certificate (PEM) and the identity loaded for it. Kept by
+    certificate, not by row, so a row id reused after a rollback cannot match."""
+    return current_app.extensions.setdefault("microcred_signing", {})
+
+
+def _identity(row: SigningCertificate) -> pki.SigningIdentity:
+    assert row.issuer_id is not None
+    kept = _kept_identities().get(row.issuer_id)
+    if kept is not None and kept[0] == row.certificate_pem:
+        return kept[1]
+    identity = pki.load_signing_identity(
+        row.certificate_pem, row.key_encrypted, row.chain_pem, passphrase=_passphrase()
+    )
+    _kept_identities()[row.issuer_id] = (row.certificate_pem, identity)
     return identity
 
 
 def prepare_signers() -> int:
-    """Load every issuer's document-signing identity (decrypting its key) and build
+    """Load every active signing certificate's identity (decrypting its key) and build
     its signer, so that processes forked from this one start with them; return how
-    many issuers were prepared. Issuers without a signing certificate yet are left
-    alone: their first certificate makes it."""
-    with_certificates = select(SigningCertificate.issuer_id).where(
-        SigningCertificate.active.is_(True)
-    )
-    prepared = db.session.scalars(select(Issuer).where(Issuer.id.in_(with_certificates))).all()
-    for issuer in prepared:
-        identity = signing_identity(issuer)
-        pdf.prepare_signer(identity.key, identity.cert, identity.chain)
-    return len(prepared)
+    many were prepared. One that fails is logged and left to the jobs; issuers
+    without a signing certificate yet are left alone: their first certificate makes it."""
+    rows = db.session.scalars(
+        select(SigningCertificate).where(
+            SigningCertificate.issuer_id.is_not(None), SigningCertificate.active.is_(True)
+        )
+    ).all()
+    prepared = 0
+    for row in rows:
+        try:
+            identity = _identity(row)
+            pdf.prepare_signer(identity.key, identity.cert, identity.chain)
+        except Exception:
+            log.warning("could not prepare the signer of issuer %s", row.issuer_id, exc_info=True)
+            continue
+        prepared += 1
+    return prepared
 
 
 def chain_pem(issuer: Issuer) -> str:

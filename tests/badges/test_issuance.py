@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from accounts.models import Role
-from badges import issuers, services
+from badges import issuers, pdf, services
 from badges.models import Badge, Issuer
 from badges.verification import verify_badge, verify_credential, verify_text
 from core.db_types import utcnow
@@ -350,7 +350,7 @@ def test_a_worker_prepares_signers_and_contexts_before_it_forks(issued) -> None:
     """Work horses inherit the worker's decrypted signing keys, ready signers and
     processed JSON-LD contexts, so no job pays for them; issuers without a signing
     certificate are left alone."""
-    from badges import dataintegrity, pdf
+    from badges import dataintegrity
     from core.jobs import run_worker_hooks
 
     app, _teacher, badge = issued
@@ -370,10 +370,52 @@ def test_a_worker_prepares_signers_and_contexts_before_it_forks(issued) -> None:
 
     identities = app.extensions["microcred_signing"]
     assert set(identities) == {badge.issuer_id} and unsigned_id not in identities
-    identity = identities[badge.issuer_id]
+    _certificate, identity = identities[badge.issuer_id]
     signer, _ = pdf._signer(identity.key, identity.cert, tuple(identity.chain))
     assert pdf._signer.cache_info().hits == 1  # built by the preparation, not now
     assert any(template is not None for template in signer._attribute_templates.values())
     assert len(dataintegrity.shipped_document_loader().scoped_contexts) > 0
     run_worker_hooks(app)  # before each later job: nothing to do again
     assert pdf._signer.cache_info().hits == 1
+
+
+def test_a_replaced_signing_certificate_signs_the_next_certificate(issued) -> None:
+    """Identities are kept in memory (and inherited by work horses), but the active
+    certificate is looked up each time: replacing it takes effect at once."""
+    from badges import certificates, pki
+    from badges.models import SigningCertificate
+
+    app, _teacher, badge = issued
+    with app.app_context():
+        issuer = db.session.get(Issuer, badge.issuer_id)
+        before = certificates.signing_identity(issuer)
+        assert certificates.signing_identity(issuer) is before  # kept, not reloaded
+        old = db.session.scalar(
+            select(SigningCertificate).where(
+                SigningCertificate.issuer_id == issuer.id, SigningCertificate.active.is_(True)
+            )
+        )
+        old.active = False
+        root = certificates._local_root()
+        replacement = pki.issue_signing_certificate(root, issuer.name, algorithm="ecdsa-p256")
+        db.session.add(
+            SigningCertificate(
+                issuer_id=issuer.id,
+                certificate_pem=pki.certificate_to_pem(replacement.cert).decode(),
+                chain_pem=pki.certificates_to_pem(replacement.chain).decode(),
+                key_encrypted=pki.serialize_private_key(
+                    replacement.key, certificates._passphrase()
+                ),
+            )
+        )
+        db.session.commit()
+        assert certificates.signing_identity(issuer).cert == replacement.cert
+        badge_row = db.session.get(Badge, badge.id)
+        badge_row.pdf_sha256 = None
+        certificates.ensure_certificate(badge_row)
+        db.session.commit()
+    signed = app.test_client().get(f"/badges/{badge.id}/certificate.pdf").data
+    with app.app_context():
+        check = pdf.validate_pdf(signed, trust_roots=certificates.trust_roots())
+    assert check.ok, check.problems
+    assert check.signer_certificate == replacement.cert
