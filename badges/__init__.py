@@ -25,13 +25,14 @@ def _issue_when_passed(_sender: Any, submission_id: int, outcome: str) -> None:
 
 
 def _prepare_worker(app: Flask) -> None:
-    """Before each job: a live render helper. Once per worker process, after the
-    helper is forked (it has no use for them): the issuers' signers with their
-    decrypted keys, and the processed JSON-LD contexts, which every work horse then
-    inherits instead of paying for them."""
+    """Before each job: a live render helper (which drops any signing key it
+    inherits: it never signs). Once per worker process, after the first helper is
+    forked: the issuers' signers with their decrypted keys, and the processed
+    JSON-LD contexts, which every work horse then inherits instead of paying for them."""
     if app.config.get("PDF_RENDER_HELPER", True):
-        from badges import render_helper
+        from badges import certificates, render_helper
 
+        render_helper.forget_in_helper(certificates.forget_signers)
         render_helper.ensure_running()
     if app.extensions.get("microcred_issuance_prepared"):
         return

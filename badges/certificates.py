@@ -82,26 +82,37 @@ def signing_identity(issuer: Issuer) -> pki.SigningIdentity:
     db.session.add(row)
     db.session.flush()
     audit.record("issuer.certificate_created", "issuer", issuer.id)
-    _kept_identities()[issuer.id] = (row.certificate_pem, identity)
+    _keep(row.certificate_pem, identity)
     return identity
 
 
-def _kept_identities() -> dict[int, tuple[str, pki.SigningIdentity]]:
-    """Per issuer: the certificate (PEM) and the identity loaded for it. Kept by
-    certificate, not by row, so a row id reused after a rollback cannot match."""
-    return current_app.extensions.setdefault("microcred_signing", {})
+#: Identities loaded in this process, by certificate (PEM): a certificate has one key,
+#: so this cannot be fooled by a row id reused after a rollback.
+_identities: dict[str, pki.SigningIdentity] = {}
+_MAX_IDENTITIES = 64
+
+
+def _keep(certificate_pem: str, identity: pki.SigningIdentity) -> None:
+    if len(_identities) >= _MAX_IDENTITIES:
+        _identities.clear()
+    _identities[certificate_pem] = identity
 
 
 def _identity(row: SigningCertificate) -> pki.SigningIdentity:
-    assert row.issuer_id is not None
-    kept = _kept_identities().get(row.issuer_id)
-    if kept is not None and kept[0] == row.certificate_pem:
-        return kept[1]
-    identity = pki.load_signing_identity(
-        row.certificate_pem, row.key_encrypted, row.chain_pem, passphrase=_passphrase()
-    )
-    _kept_identities()[row.issuer_id] = (row.certificate_pem, identity)
+    identity = _identities.get(row.certificate_pem)
+    if identity is None:
+        identity = pki.load_signing_identity(
+            row.certificate_pem, row.key_encrypted, row.chain_pem, passphrase=_passphrase()
+        )
+        _keep(row.certificate_pem, identity)
     return identity
+
+
+def forget_signers() -> None:
+    """Drop every decrypted signing key and signer this process holds (a render
+    helper forked from a worker does so as it starts: it never signs)."""
+    _identities.clear()
+    pdf.forget_signers()
 
 
 def prepare_signers() -> int:

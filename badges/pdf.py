@@ -472,6 +472,11 @@ def _signer(
     return signer, sum(len(c.dump()) for c in (leaf, *others)) + 4096
 
 
+def forget_signers() -> None:
+    """Drop the signers kept by :func:`sign_pdf`, and the private keys they hold."""
+    _signer.cache_clear()
+
+
 @functools.cache
 def _blank_pdf() -> bytes:
     """A one-page empty PDF, made without WeasyPrint (so without Pango: see

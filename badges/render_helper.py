@@ -46,7 +46,7 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -72,6 +72,14 @@ class _Helper:
 
 
 _helper: _Helper | None = None
+_on_helper_start: list[Callable[[], None]] = []
+
+
+def forget_in_helper(callback: Callable[[], None]) -> None:
+    """Have every helper started from now on call ``callback`` first, to drop what it
+    inherited from its owner and has no use for (a worker's decrypted signing keys)."""
+    if callback not in _on_helper_start:
+        _on_helper_start.append(callback)
 
 
 def supported() -> bool:
@@ -150,6 +158,8 @@ def _start() -> _Helper:
     if pid == 0:  # the helper: never returns into the caller's code
         status = 1
         try:
+            for callback in _on_helper_start:
+                callback()
             _serve(listener, owner)
             status = 0
         except BaseException:

@@ -350,13 +350,13 @@ def test_a_worker_prepares_signers_and_contexts_before_it_forks(issued) -> None:
     """Work horses inherit the worker's decrypted signing keys, ready signers and
     processed JSON-LD contexts, so no job pays for them; issuers without a signing
     certificate are left alone."""
-    from badges import dataintegrity
+    from badges import certificates, dataintegrity
+    from badges.models import SigningCertificate
     from core.jobs import run_worker_hooks
 
     app, _teacher, badge = issued
-    app.extensions.pop("microcred_signing", None)
     app.extensions.pop("microcred_issuance_prepared", None)
-    pdf._signer.cache_clear()
+    certificates.forget_signers()
     dataintegrity.shipped_document_loader.cache_clear()
     with app.app_context():
         unsigned_issuer = Issuer(
@@ -368,9 +368,18 @@ def test_a_worker_prepares_signers_and_contexts_before_it_forks(issued) -> None:
 
     run_worker_hooks(app)
 
-    identities = app.extensions["microcred_signing"]
-    assert set(identities) == {badge.issuer_id} and unsigned_id not in identities
-    _certificate, identity = identities[badge.issuer_id]
+    with app.app_context():
+        active = db.session.scalar(
+            select(SigningCertificate.certificate_pem).where(
+                SigningCertificate.issuer_id == badge.issuer_id,
+                SigningCertificate.active.is_(True),
+            )
+        )
+        assert not db.session.scalar(
+            select(SigningCertificate.id).where(SigningCertificate.issuer_id == unsigned_id)
+        )
+    assert list(certificates._identities) == [active]
+    identity = certificates._identities[active]
     signer, _ = pdf._signer(identity.key, identity.cert, tuple(identity.chain))
     assert pdf._signer.cache_info().hits == 1  # built by the preparation, not now
     assert any(template is not None for template in signer._attribute_templates.values())

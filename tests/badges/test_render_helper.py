@@ -174,3 +174,22 @@ def test_sigterm_ends_the_helper_and_the_worker_starts_another(helper: int) -> N
     replacement = render_helper.ensure_running()
     assert replacement is not None and replacement != helper
     assert made()[1] == "helper"
+
+
+def test_a_helper_first_drops_what_it_was_asked_to_forget(tmp_path: Path) -> None:
+    """A worker's helper never signs: it drops the decrypted signing keys it inherits
+    (badges registers certificates.forget_signers) before it serves anything."""
+    marker = tmp_path / "forgotten"
+
+    def forget() -> None:
+        marker.write_text(str(os.getpid()))
+
+    render_helper.stop()
+    render_helper.forget_in_helper(forget)
+    try:
+        pid = render_helper.ensure_running()
+        assert render_helper.stats() is not None  # it serves, so it ran the callbacks first
+        assert marker.read_text() == str(pid) and pid != os.getpid()
+    finally:
+        render_helper._on_helper_start.remove(forget)
+        render_helper.stop()
