@@ -11,6 +11,10 @@ tool and the server, and a SQLite instance can be restored into PostgreSQL. It
 is consistent: SQLite is first copied with its online backup API, PostgreSQL
 is read in one REPEATABLE READ transaction.
 
+The manifest is signed (HMAC-SHA256 with a key derived from SECRET_KEY), so a
+backup whose files and manifest were both edited is refused, as is one made by
+an instance with another SECRET_KEY (whose signing keys it could not decrypt).
+
 Restore checks the whole manifest before it writes anything, refuses a target
 that holds data (unless ``force``), loads the rows in one transaction, stores
 the files, rebuilds derived data (the domains' restore hooks) and then runs
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import shutil
 import sqlite3
@@ -208,22 +213,53 @@ def backup(app: Flask, destination: Path) -> BackupSummary:
         "rows": rows,
         "files": files,
     }
+    manifest["signature"] = {
+        "algorithm": SIGNATURE_ALGORITHM,
+        "value": _manifest_signature(app, manifest),
+    }
     (destination / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return BackupSummary(destination, rows, len(keys), total)
+
+
+SIGNATURE_ALGORITHM = "HMAC-SHA256"
+
+
+def _manifest_signature(app: Flask, manifest: dict[str, Any]) -> str:
+    """HMAC-SHA256 of the manifest (without its signature, as canonical JSON), keyed
+    by a key derived from SECRET_KEY for this purpose only."""
+    key = hmac.new(
+        str(app.config["SECRET_KEY"]).encode(), b"microcred backup manifest", hashlib.sha256
+    ).digest()
+    unsigned = {name: value for name, value in manifest.items() if name != "signature"}
+    canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 # --- Restore ----------------------------------------------------------------------------------
 
 
-def read_verified_manifest(source: Path) -> dict[str, Any]:
-    """The manifest, once every file it lists is present with its SHA-256 (and no other)."""
+def read_verified_manifest(app: Flask, source: Path) -> dict[str, Any]:
+    """The manifest, once its signature holds and every file it lists is present with
+    its SHA-256 (and no other)."""
     source = Path(source)
     try:
         manifest = json.loads((source / "manifest.json").read_text())
     except (OSError, ValueError) as exc:
         raise BackupError(f"{source} has no readable manifest.json ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise BackupError(f"not a {FORMAT} backup (format {manifest.get('format')!r})")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise BackupError(f"not a {FORMAT} backup (format {found!r})")
+    signature = manifest.get("signature")
+    if not isinstance(signature, dict) or signature.get("algorithm") != SIGNATURE_ALGORITHM:
+        raise BackupError(
+            "the manifest is not signed; restore only backups `microcred backup` made"
+        )
+    if not hmac.compare_digest(str(signature.get("value", "")), _manifest_signature(app, manifest)):
+        raise BackupError(
+            "the manifest's signature does not match: the backup was changed after it was "
+            "made, or made by an instance with another SECRET_KEY (restore with the "
+            "SECRET_KEY and BADGE_KEY_SECRET of the instance that made it)"
+        )
     problems = []
     listed = manifest.get("files") or {}
     for name, expected in sorted(listed.items()):
@@ -273,7 +309,7 @@ def _reset_sequences(connection: Connection) -> None:
 def restore(app: Flask, source: Path, *, force: bool = False) -> RestoreSummary:
     """Restore ``source`` into this (empty) instance, then check it with the doctor."""
     source = Path(source)
-    manifest = read_verified_manifest(source)
+    manifest = read_verified_manifest(app, source)
     head = _head_revision(app)
     if manifest.get("alembic_revision") != head:
         raise BackupError(

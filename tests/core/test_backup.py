@@ -3,6 +3,7 @@ instance verifies every badge and file; a tampered backup is refused untouched."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from core.storage import get_storage
 from evidence.models import EvidenceItem, StoredFile
 from tests.badges.test_issuance import _passed
 from tests.conftest import make_config
+from tests.reviews.workflow import TEACHER_NAME
 
 
 def run_cli(app: Flask, *args: str) -> Any:
@@ -117,3 +119,44 @@ def test_a_tampered_backup_is_refused_before_anything_is_written(
         tables = db.inspect(db.engine).get_table_names()
     assert "badges" not in tables  # not even the schema was created
     assert not Path(empty_instance.config["STORAGE_PATH"]).exists()
+
+
+def _rehash(backup: Path, name: str) -> None:
+    """What someone able to write the backup would do: fix the manifest's hash."""
+    manifest_path = backup / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][name] = hashlib.sha256((backup / name).read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+
+
+def test_a_backup_edited_with_its_manifest_or_from_another_secret_is_refused(
+    seeded: Flask, empty_instance: Flask, tmp_path: Path
+) -> None:
+    _passed(seeded)
+    backup = tmp_path / "backup"
+    assert run_cli(seeded, "backup", str(backup)).exit_code == 0
+    manifest = json.loads((backup / "manifest.json").read_text())
+    assert manifest["signature"]["algorithm"] == "HMAC-SHA256"
+
+    # The same backup restored with another SECRET_KEY: refused, nothing written.
+    empty_instance.config["SECRET_KEY"] = "another-secret-key-" + "x" * 20
+    refused = run_cli(empty_instance, "restore", str(backup))
+    assert refused.exit_code != 0 and "another SECRET_KEY" in refused.output
+    empty_instance.config["SECRET_KEY"] = seeded.config["SECRET_KEY"]
+
+    # A badge's name changed and the manifest's hash fixed to match: refused.
+    table = backup / "db" / "badges.jsonl"
+    assert TEACHER_NAME in table.read_text()
+    table.write_text(table.read_text().replace(TEACHER_NAME, "Mallory Forger"))
+    _rehash(backup, "db/badges.jsonl")
+    refused = run_cli(empty_instance, "restore", str(backup))
+    assert refused.exit_code != 0 and "signature does not match" in refused.output
+
+    # Without its signature: refused too.
+    manifest = json.loads((backup / "manifest.json").read_text())
+    del manifest["signature"]
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    refused = run_cli(empty_instance, "restore", str(backup))
+    assert refused.exit_code != 0 and "not signed" in refused.output
+    with empty_instance.app_context():
+        assert "badges" not in db.inspect(db.engine).get_table_names()
