@@ -35,14 +35,17 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, *, minimum: int | None = None, why: str = "") -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}{why}, got {value}")
+    return value
 
 
 def default_instance_path() -> Path:
@@ -84,6 +87,15 @@ def load_config(instance_path: Path, overrides: Mapping[str, Any] | None = None)
         "CALIBRATION_MIN_EXACT": 0.80,
         "CALIBRATION_MIN_WEIGHTED_KAPPA": 0.70,
         "CALIBRATION_VALID_MONTHS": _env_int("CALIBRATION_VALID_MONTHS", 24),
+        # One check submission per this many primary reviews; 0 turns checks off.
+        "REVIEW_CHECK_RATE": _env_int("REVIEW_CHECK_RATE", 20, minimum=0),
+        # Double-scored attempts per reviewer pair in the rolling agreement figure.
+        "RELIABILITY_PAIR_WINDOW": _env_int(
+            "RELIABILITY_PAIR_WINDOW",
+            20,
+            minimum=5,
+            why=" (a reviewer pair is judged once it has 5 attempts together)",
+        ),
         "BADGE_KEY_SECRET": os.environ.get("BADGE_KEY_SECRET", ""),
         "ISSUER_NAME": os.environ.get("ISSUER_NAME", "Inclusive Practice Micro-credential Program"),
         "ISSUER_URL": os.environ.get("ISSUER_URL", ""),

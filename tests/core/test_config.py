@@ -74,3 +74,25 @@ def test_postgres_url_spellings() -> None:
     assert sqlalchemy_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert sqlalchemy_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert sqlalchemy_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_review_checks_and_the_pair_window_come_from_the_environment(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("REVIEW_CHECK_RATE", "0")
+    monkeypatch.setenv("RELIABILITY_PAIR_WINDOW", "40")
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    assert app.config["REVIEW_CHECK_RATE"] == 0 and app.config["RELIABILITY_PAIR_WINDOW"] == 40
+    with app.app_context():
+        from reviews.reliability import pair_window
+        from reviews.services import check_rate
+
+        assert check_rate() == 0 and pair_window() == 40
+
+    monkeypatch.setenv("RELIABILITY_PAIR_WINDOW", "3")
+    with pytest.raises(ConfigError, match="RELIABILITY_PAIR_WINDOW must be at least 5"):
+        create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    monkeypatch.setenv("RELIABILITY_PAIR_WINDOW", "20")
+    monkeypatch.setenv("REVIEW_CHECK_RATE", "every twenty")
+    with pytest.raises(ConfigError, match="REVIEW_CHECK_RATE must be a whole number"):
+        create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
