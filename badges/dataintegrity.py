@@ -143,6 +143,9 @@ class StaticDocumentLoader:
             "tag": "static",
         }
 
+    def serves(self, url: str) -> bool:
+        return url in self._contexts
+
     def processing_options(self) -> dict[str, Any]:
         return {
             "documentLoader": self,
@@ -238,35 +241,47 @@ def _expand(document: Mapping[str, Any], loader: StaticDocumentLoader) -> tuple[
     def record_dropped(expanded_property: str | None) -> None:
         dropped.append(expanded_property or "(a term mapped to null)")
 
-    if _imports_a_context(document):
-        # pyld merges an inline context into its cached copy of the context it
-        # imports, which would change how every later document expands.
-        raise DataIntegrityError(
-            "an inline JSON-LD context may not use @import: credentials name the "
-            "contexts they use by URL"
-        )
     try:
+        _check_contexts(document, loader)
         with loader.lock:
             expanded = _Expander(loader.scoped_contexts, on_property_dropped=record_dropped).expand(
                 dict(document), loader.processing_options()
             )
+        undefined = dropped + list(_undefined_iris(expanded))
     except jsonld.JsonLdError as error:
         refused = _refused_context(error)
         if refused is not None:
             raise ContextNotAllowedError(refused.url) from error
         raise DataIntegrityError(f"invalid JSON-LD: {error}") from error
-    undefined = dropped + list(_undefined_iris(expanded))
+    except RecursionError as error:
+        raise DataIntegrityError("the document is nested too deeply to be read") from error
     return expanded, list(dict.fromkeys(undefined))
 
 
-def _imports_a_context(value: Any) -> bool:
-    """Whether ``@import`` appears anywhere in the document (it is only meaningful in
-    a context, and no context the service ships uses it)."""
+def _check_contexts(value: Any, loader: StaticDocumentLoader) -> None:
+    """Refuse, before pyld sees the document, what would let one document change how
+    later ones expand or make the answer depend on what pyld has cached:
+
+    * ``@import`` anywhere: pyld merges an inline context into its cached copy of
+      the context it imports (and no context the service ships uses it);
+    * a context named by a string the loader does not serve: pyld would look it up
+      in its cache, where inline contexts seen before are kept by their JSON text.
+    """
     if isinstance(value, Mapping):
-        return "@import" in value or any(_imports_a_context(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_imports_a_context(item) for item in value)
-    return False
+        if "@import" in value:
+            raise DataIntegrityError(
+                "an inline JSON-LD context may not use @import: credentials name the "
+                "contexts they use by URL"
+            )
+        named = value.get("@context")
+        for context in named if isinstance(named, list) else [named]:
+            if isinstance(context, str) and not loader.serves(context):
+                raise ContextNotAllowedError(context)
+        for item in value.values():
+            _check_contexts(item, loader)
+    elif isinstance(value, list):
+        for item in value:
+            _check_contexts(item, loader)
 
 
 def _refused_context(error: BaseException | None) -> ContextNotAllowedError | None:

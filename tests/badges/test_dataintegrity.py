@@ -671,6 +671,34 @@ def test_an_inline_context_that_imports_is_refused_and_leaves_later_documents_al
     assert any("@import" in reason for reason in failed_checks(result).values())
 
 
+def test_a_context_named_by_text_is_served_only_if_shipped() -> None:
+    """pyld keeps inline contexts in its cache under their JSON text, so a context
+    given as that text would resolve only once another document had sent it inline:
+    a string context is refused unless the loader ships it, whatever came before."""
+    loader = StaticDocumentLoader.from_directory(dataintegrity.CONTEXTS_DIR)
+    inline = {"favourite": "https://evil.example/favourite"}
+    document = open_badge_credential()
+    document["@context"] = [*document["@context"], inline]
+    canonicalize(document, loader)  # an inline context is fine, and now in pyld's cache
+    named = open_badge_credential()
+    named["@context"] = [*named["@context"], json.dumps(inline)]
+    for text in (json.dumps(inline), json.dumps(inline, separators=(",", ":"))):
+        named["@context"][-1] = text
+        with pytest.raises(ContextNotAllowedError):
+            canonicalize(named, loader)
+
+
+def test_a_document_nested_too_deeply_is_refused_not_crashed() -> None:
+    document = open_badge_credential()
+    deep: dict[str, Any] = {}
+    document["credentialSubject"]["deep"] = deep
+    for _ in range(5000):
+        deep["x"] = {}
+        deep = deep["x"]
+    with pytest.raises(DataIntegrityError, match="nested too deeply"):
+        canonicalize(document)
+
+
 # --- Canonical form details that must match other implementations
 
 
