@@ -178,14 +178,19 @@ class InsufficientStorage(HTTPException):
     description = "The server has run out of storage space."
 
 
-def outage_response(api: Api, status: int, code: str, message: str) -> Any:
-    """A 503/507 a person can act on, after rolling back what the request began."""
+def db_rollback() -> None:
+    """Roll back what the request began (best effort: the connection may be gone)."""
     from core.extensions import db
 
     try:
         db.session.rollback()
     except Exception:  # the connection itself may be gone; the session is discarded anyway
-        log.warning("rollback after an outage failed", exc_info=True)
+        log.warning("rollback after a failed request failed", exc_info=True)
+
+
+def outage_response(api: Api, status: int, code: str, message: str) -> Any:
+    """A 503/507 a person can act on, after rolling back what the request began."""
+    db_rollback()
     http_error = InsufficientStorage() if status == 507 else default_exceptions[status]()
     http_error.data = {
         "message": message,
@@ -197,7 +202,8 @@ def outage_response(api: Api, status: int, code: str, message: str) -> Any:
 
 def register_outage_handlers(app: Flask) -> None:
     """A lost database connection is a 503 and a full disk a 507: both say that
-    nothing was saved and to try again, never a 500 with a stack trace."""
+    nothing was saved and to try again, never a 500 with a stack trace. Input nested
+    too deeply to parse is a 400 that says so."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     api = app.extensions["microcred_api"]
@@ -218,6 +224,20 @@ def register_outage_handlers(app: Flask) -> None:
         if not error.connection_invalidated:
             raise error
         return _database_unavailable(error)  # type: ignore[arg-type]
+
+    @app.errorhandler(RecursionError)
+    def _nested_too_deeply(error: RecursionError) -> Any:
+        # Python's JSON parser and every walk over a parsed document recurse: a body
+        # nested thousands of levels deep is bad input, not a server fault.
+        log.warning("input nested too deeply on %s %s", request.method, request.path)
+        db_rollback()
+        http_error = default_exceptions[400]()
+        http_error.data = {
+            "message": "The document is nested too deeply to be read; nothing was saved. "
+            "No credential, form or file this service reads nests that deep.",
+            "code": "nested_too_deeply",
+        }
+        return api.handle_http_exception(http_error)
 
     @app.errorhandler(OSError)
     def _storage_full(error: OSError) -> Any:

@@ -94,6 +94,7 @@ def test_conflicts_naming_nobody_are_refused(seeded: Flask, signed_in: Any) -> N
         (b'["a list", "not an object"]', "application/json"),
         (b'{"part_key": "P1", "text": "x", "lock_version": "1e309"}', "application/json"),
         (b"part_key=P1&text=x", "application/x-www-form-urlencoded"),
+        (b'{"part_key": "P1", "text": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "application/json"),
     ],
 )
 def test_malformed_json_changes_nothing(
@@ -109,6 +110,18 @@ def test_malformed_json_changes_nothing(
     assert 400 <= response.status_code < 500
     assert response.get_json()["message"]
     assert counts(seeded) == before
+
+
+def test_a_credential_nested_too_deeply_is_a_clear_400(seeded: Flask) -> None:
+    """Python's JSON parser recurses: a body nested tens of thousands of levels deep
+    is bad input, answered as such, on the public verification endpoint too."""
+    body = b'{"credentialSubject": ' + b'{"x": ' * 50_000 + b"1" + b"}" * 50_001
+    response = seeded.test_client().post(
+        "/api/v1/verifications", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "nested_too_deeply"
+    assert "nested too deeply" in response.get_json()["message"]
 
 
 @pytest.mark.parametrize(
