@@ -29,6 +29,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -48,7 +49,7 @@ from core.db_types import utcnow
 from core.doctor import DoctorReport, run_doctor
 from core.extensions import db
 from core.registry import restore_hooks, stored_file_columns
-from core.storage import CHUNK_SIZE, StagedFile, get_storage, new_staging_path
+from core.storage import CHUNK_SIZE, StagedFile, get_storage, staging_dir
 
 FORMAT = "microcred-backup/1"
 BATCH = 500
@@ -231,20 +232,22 @@ def _manifest_signature(app: Flask, manifest: dict[str, Any]) -> str:
         str(app.config["SECRET_KEY"]).encode(), b"microcred backup manifest", hashlib.sha256
     ).digest()
     unsigned = {name: value for name, value in manifest.items() if name != "signature"}
-    canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":"))
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 # --- Restore ----------------------------------------------------------------------------------
 
 
-def read_verified_manifest(app: Flask, source: Path) -> dict[str, Any]:
-    """The manifest, once its signature holds and every file it lists is present with
-    its SHA-256 (and no other)."""
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def read_signed_manifest(app: Flask, source: Path) -> dict[str, Any]:
+    """The manifest, once its signature holds and its entries have the right shape."""
     source = Path(source)
     try:
         manifest = json.loads((source / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise BackupError(f"{source} has no readable manifest.json ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else None
@@ -254,29 +257,72 @@ def read_verified_manifest(app: Flask, source: Path) -> dict[str, Any]:
         raise BackupError(
             "the manifest is not signed; restore only backups `microcred backup` made"
         )
-    if not hmac.compare_digest(str(signature.get("value", "")), _manifest_signature(app, manifest)):
+    value = signature.get("value")
+    if not (
+        isinstance(value, str)
+        and _SHA256_HEX.fullmatch(value)
+        and hmac.compare_digest(value, _manifest_signature(app, manifest))
+    ):
         raise BackupError(
             "the manifest's signature does not match: the backup was changed after it was "
             "made, or made by an instance with another SECRET_KEY (restore with the "
             "SECRET_KEY and BADGE_KEY_SECRET of the instance that made it)"
         )
-    problems = []
-    listed = manifest.get("files") or {}
-    for name, expected in sorted(listed.items()):
-        path = source / name
-        if ".." in Path(name).parts or not path.is_file():
-            problems.append(f"{name} is missing")
-        elif _sha256_file(path) != expected:
-            problems.append(f"{name} does not match its SHA-256 in the manifest (altered)")
-    present = {str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()} - {
-        "manifest.json"
-    }
-    problems += [f"{name} is not in the manifest" for name in sorted(present - set(listed))]
-    expected_tables = {f"db/{name}.jsonl" for name in manifest.get("tables", [])}
-    problems += [f"{name} is missing" for name in sorted(expected_tables - set(listed))]
-    if problems:
-        raise BackupError("the backup fails its manifest check: " + "; ".join(problems))
+    files, tables = manifest.get("files"), manifest.get("tables")
+    if not (
+        isinstance(files, dict)
+        and all(isinstance(n, str) and isinstance(h, str) for n, h in files.items())
+        and isinstance(tables, list)
+        and all(isinstance(name, str) for name in tables)
+        and isinstance(manifest.get("alembic_revision"), str | None)
+        and isinstance(manifest.get("public_base_url", ""), str)
+    ):
+        raise BackupError("the manifest is signed but malformed; it was not made by this service")
     return manifest
+
+
+@contextmanager
+def verified_copy(app: Flask, source: Path) -> Iterator[tuple[dict[str, Any], Path]]:
+    """The signed manifest and a private copy of the backup's files, each hashed as it
+    was copied and matching the manifest, so that nothing read afterwards can have
+    been changed in ``source`` meanwhile. The copy is on the staging disk (storing a
+    file from it is a rename) and is removed on leaving."""
+    source = Path(source)
+    manifest = read_signed_manifest(app, source)
+    private = Path(tempfile.mkdtemp(prefix="restore-", dir=staging_dir(app)))
+    try:
+        problems = []
+        listed: dict[str, str] = manifest["files"]
+        for name, expected in sorted(listed.items()):
+            path = source / name
+            if Path(name).is_absolute() or ".." in Path(name).parts or not path.is_file():
+                problems.append(f"{name} is missing")
+                continue
+            copy = private / name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if _copy_hashing(path, copy) != expected:
+                problems.append(f"{name} does not match its SHA-256 in the manifest (altered)")
+            elif name.startswith("blobs/") and Path(name).name != expected:
+                problems.append(f"{name} is not named by its SHA-256")
+        present = {str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()}
+        present.discard("manifest.json")
+        problems += [f"{name} is not in the manifest" for name in sorted(present - set(listed))]
+        expected_tables = {f"db/{name}.jsonl" for name in manifest["tables"]}
+        problems += [f"{name} is missing" for name in sorted(expected_tables - set(listed))]
+        if problems:
+            raise BackupError("the backup fails its manifest check: " + "; ".join(problems))
+        yield manifest, private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _copy_hashing(source: Path, target: Path) -> str:
+    digest = hashlib.sha256()
+    with source.open("rb") as reading, target.open("wb") as writing:
+        while chunk := reading.read(CHUNK_SIZE):
+            digest.update(chunk)
+            writing.write(chunk)
+    return digest.hexdigest()
 
 
 def _has_data(connection: Connection) -> list[str]:
@@ -307,9 +353,14 @@ def _reset_sequences(connection: Connection) -> None:
 
 
 def restore(app: Flask, source: Path, *, force: bool = False) -> RestoreSummary:
-    """Restore ``source`` into this (empty) instance, then check it with the doctor."""
-    source = Path(source)
-    manifest = read_verified_manifest(app, source)
+    """Restore ``source`` into this (empty) instance, then check it with the doctor.
+
+    Everything is read from a verified private copy (see :func:`verified_copy`)."""
+    with verified_copy(app, source) as (manifest, private):
+        return _restore(app, manifest, private, force=force)
+
+
+def _restore(app: Flask, manifest: dict[str, Any], source: Path, *, force: bool) -> RestoreSummary:
     head = _head_revision(app)
     if manifest.get("alembic_revision") != head:
         raise BackupError(
@@ -341,10 +392,8 @@ def restore(app: Flask, source: Path, *, force: bool = False) -> RestoreSummary:
     storage = get_storage()
     for name in manifest["files"]:
         if name.startswith("blobs/"):
-            staged_path = new_staging_path()
-            shutil.copyfile(source / name, staged_path)
-            key = Path(name).name
-            storage.put(StagedFile(staged_path, key, staged_path.stat().st_size))
+            copy = source / name  # verified: its SHA-256 is its name
+            storage.put(StagedFile(copy, Path(name).name, copy.stat().st_size))
             summary.files += 1
     with db.engine.begin() as connection:
         if force:

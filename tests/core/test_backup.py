@@ -160,3 +160,71 @@ def test_a_backup_edited_with_its_manifest_or_from_another_secret_is_refused(
     assert refused.exit_code != 0 and "not signed" in refused.output
     with empty_instance.app_context():
         assert "badges" not in db.inspect(db.engine).get_table_names()
+
+
+def test_hostile_manifests_are_refused_with_a_reason_not_a_traceback(
+    seeded: Flask, empty_instance: Flask, tmp_path: Path
+) -> None:
+    from core import backup as backup_module
+
+    _passed(seeded)
+    backup = tmp_path / "backup"
+    assert run_cli(seeded, "backup", str(backup)).exit_code == 0
+    good = json.loads((backup / "manifest.json").read_text())
+
+    def signed(manifest: dict[str, Any]) -> dict[str, Any]:
+        # what only someone holding SECRET_KEY could write
+        value = backup_module._manifest_signature(seeded, manifest)
+        return {**manifest, "signature": {"algorithm": "HMAC-SHA256", "value": value}}
+
+    cases = [
+        ({**good, "signature": {"algorithm": "HMAC-SHA256", "value": "é" * 64}}, "signature"),
+        ({**good, "signature": {"algorithm": "HMAC-SHA256", "value": ["a"]}}, "signature"),
+        ({**good, "public_base_url": "\ud800"}, "signature"),
+        (signed({**good, "files": list(good["files"])}), "malformed"),
+        (signed({**good, "tables": 7}), "malformed"),
+        (signed({k: v for k, v in good.items() if k != "tables"}), "malformed"),
+    ]
+    for manifest, reason in cases:
+        (backup / "manifest.json").write_text(json.dumps(manifest))
+        refused = run_cli(empty_instance, "restore", str(backup))
+        assert refused.exit_code != 0, manifest
+        assert isinstance(refused.exception, SystemExit), refused.exception  # a clear error
+        assert reason in refused.output, refused.output
+    (backup / "manifest.json").write_text("[" * 100_000)
+    refused = run_cli(empty_instance, "restore", str(backup))
+    assert refused.exit_code != 0 and "no readable manifest.json" in refused.output
+    with empty_instance.app_context():
+        assert "badges" not in db.inspect(db.engine).get_table_names()
+
+
+def test_restore_reads_only_what_it_verified(
+    seeded: Flask, empty_instance: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file swapped in the backup after the check (someone racing the restore)
+    changes nothing: the restore reads its own verified copy."""
+    from core import backup as backup_module
+
+    _passed(seeded)
+    original = _holdings(seeded)
+    backup = tmp_path / "backup"
+    assert run_cli(seeded, "backup", str(backup)).exit_code == 0
+    real_restore = backup_module._restore
+
+    def swap_then_restore(*args: Any, **kwargs: Any) -> Any:
+        table = backup / "db" / "badges.jsonl"
+        table.write_text(table.read_text().replace(TEACHER_NAME, "Mallory Forger"))
+        for blob in (backup / "blobs").iterdir():
+            blob.write_bytes(b"swapped")
+        return real_restore(*args, **kwargs)
+
+    monkeypatch.setattr(backup_module, "_restore", swap_then_restore)
+    restored = run_cli(empty_instance, "restore", str(backup))
+    assert restored.exit_code == 0, restored.output
+    assert _holdings(empty_instance) == original
+    with empty_instance.app_context():
+        credential = db.session.scalar(select(Badge.credential_json))
+        assert TEACHER_NAME in credential and "Mallory" not in credential
+        for sha in original["files"]:
+            with get_storage().open(sha) as handle:
+                assert hashlib.sha256(handle.read()).hexdigest() == sha
