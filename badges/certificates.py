@@ -82,35 +82,47 @@ def signing_identity(issuer: Issuer) -> pki.SigningIdentity:
     db.session.add(row)
     db.session.flush()
     audit.record("issuer.certificate_created", "issuer", issuer.id)
-    _keep(row.certificate_pem, identity)
+    _keep(row, identity)
     return identity
 
 
-#: Identities loaded in this process, by certificate (PEM): a certificate has one key,
-#: so this cannot be fooled by a row id reused after a rollback.
+#: Identities loaded in this process, by a digest of everything they were loaded from
+#: (certificate, chain, encrypted key) and of the passphrase that opened the key: a
+#: corrected chain is picked up, another app's passphrase is never skipped, and a row
+#: id reused after a rollback cannot match.
 _identities: dict[str, pki.SigningIdentity] = {}
 _MAX_IDENTITIES = 64
 
 
-def _keep(certificate_pem: str, identity: pki.SigningIdentity) -> None:
+def _identity_key(row: SigningCertificate) -> str:
+    digest = hashlib.sha256()
+    for part in (row.certificate_pem, row.chain_pem or "", _passphrase()):
+        digest.update(part.encode() + b"\0")
+    digest.update(row.key_encrypted)
+    return digest.hexdigest()
+
+
+def _keep(row: SigningCertificate, identity: pki.SigningIdentity) -> None:
     if len(_identities) >= _MAX_IDENTITIES:
         _identities.clear()
-    _identities[certificate_pem] = identity
+    _identities[_identity_key(row)] = identity
 
 
 def _identity(row: SigningCertificate) -> pki.SigningIdentity:
-    identity = _identities.get(row.certificate_pem)
+    identity = _identities.get(_identity_key(row))
     if identity is None:
         identity = pki.load_signing_identity(
             row.certificate_pem, row.key_encrypted, row.chain_pem, passphrase=_passphrase()
         )
-        _keep(row.certificate_pem, identity)
+        _keep(row, identity)
     return identity
 
 
 def forget_signers() -> None:
-    """Drop every decrypted signing key and signer this process holds (a render
-    helper forked from a worker does so as it starts: it never signs)."""
+    """Drop this process's references to every decrypted signing key and signer (a
+    render helper forked from a worker does so as it starts: it never signs). OpenSSL
+    clears its copy of a key it frees; Python does not overwrite freed memory, so
+    this narrows what a helper holds rather than guaranteeing it holds nothing."""
     _identities.clear()
     pdf.forget_signers()
 

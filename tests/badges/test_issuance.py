@@ -350,7 +350,7 @@ def test_a_worker_prepares_signers_and_contexts_before_it_forks(issued) -> None:
     """Work horses inherit the worker's decrypted signing keys, ready signers and
     processed JSON-LD contexts, so no job pays for them; issuers without a signing
     certificate are left alone."""
-    from badges import certificates, dataintegrity
+    from badges import certificates, dataintegrity, pki
     from badges.models import SigningCertificate
     from core.jobs import run_worker_hooks
 
@@ -378,8 +378,9 @@ def test_a_worker_prepares_signers_and_contexts_before_it_forks(issued) -> None:
         assert not db.session.scalar(
             select(SigningCertificate.id).where(SigningCertificate.issuer_id == unsigned_id)
         )
-    assert list(certificates._identities) == [active]
-    identity = certificates._identities[active]
+    assert len(certificates._identities) == 1  # the unsigned issuer got none
+    (identity,) = certificates._identities.values()
+    assert pki.certificate_to_pem(identity.cert).decode() == active
     signer, _ = pdf._signer(identity.key, identity.cert, tuple(identity.chain))
     assert pdf._signer.cache_info().hits == 1  # built by the preparation, not now
     assert any(template is not None for template in signer._attribute_templates.values())
@@ -428,3 +429,23 @@ def test_a_replaced_signing_certificate_signs_the_next_certificate(issued) -> No
         check = pdf.validate_pdf(signed, trust_roots=certificates.trust_roots())
     assert check.ok, check.problems
     assert check.signer_certificate == replacement.cert
+
+
+def test_a_corrected_chain_is_used_without_a_restart(issued) -> None:
+    from badges import certificates
+    from badges.models import SigningCertificate
+
+    app, _teacher, badge = issued
+    with app.app_context():
+        issuer = db.session.get(Issuer, badge.issuer_id)
+        before = certificates.signing_identity(issuer)
+        row = db.session.scalar(
+            select(SigningCertificate).where(
+                SigningCertificate.issuer_id == issuer.id, SigningCertificate.active.is_(True)
+            )
+        )
+        assert before.chain  # the local root
+        row.chain_pem = ""  # corrected to stop short of the root, which verifiers hold
+        db.session.commit()
+        after = certificates.signing_identity(issuer)
+    assert after.cert == before.cert and after.chain == ()
