@@ -66,6 +66,15 @@ def _holdings(app: Flask) -> dict[str, Any]:
         }
 
 
+@pytest.fixture
+def backup(seeded: Flask, tmp_path: Path) -> Path:
+    """A backup of an instance holding one issued badge, made by `microcred backup`."""
+    _passed(seeded)
+    made = run_cli(seeded, "backup", str(tmp_path / "backup"))
+    assert made.exit_code == 0, made.output
+    return tmp_path / "backup"
+
+
 def test_backup_restores_into_an_empty_instance_and_every_badge_verifies(
     seeded: Flask, empty_instance: Flask, tmp_path: Path
 ) -> None:
@@ -99,20 +108,18 @@ def test_backup_restores_into_an_empty_instance_and_every_badge_verifies(
 
 @pytest.mark.parametrize("target", ["db/badges.jsonl", "blob"])
 def test_a_tampered_backup_is_refused_before_anything_is_written(
-    seeded: Flask, empty_instance: Flask, tmp_path: Path, target: str
+    backup: Path, empty_instance: Flask, target: str
 ) -> None:
-    _passed(seeded)
-    assert run_cli(seeded, "backup", str(tmp_path / "backup")).exit_code == 0
     if target == "blob":
         target = next(
             name
-            for name in json.loads((tmp_path / "backup" / "manifest.json").read_text())["files"]
+            for name in json.loads((backup / "manifest.json").read_text())["files"]
             if name.startswith("blobs/")
         )
-    path = tmp_path / "backup" / target
+    path = backup / target
     path.write_bytes(path.read_bytes().replace(b"a", b"b", 1))
 
-    refused = run_cli(empty_instance, "restore", str(tmp_path / "backup"))
+    refused = run_cli(empty_instance, "restore", str(backup))
     assert refused.exit_code != 0
     assert f"{target} does not match its SHA-256" in refused.output
     with empty_instance.app_context():
@@ -130,11 +137,8 @@ def _rehash(backup: Path, name: str) -> None:
 
 
 def test_a_backup_edited_with_its_manifest_or_from_another_secret_is_refused(
-    seeded: Flask, empty_instance: Flask, tmp_path: Path
+    seeded: Flask, empty_instance: Flask, backup: Path
 ) -> None:
-    _passed(seeded)
-    backup = tmp_path / "backup"
-    assert run_cli(seeded, "backup", str(backup)).exit_code == 0
     manifest = json.loads((backup / "manifest.json").read_text())
     assert manifest["signature"]["algorithm"] == "HMAC-SHA256"
 
@@ -163,13 +167,10 @@ def test_a_backup_edited_with_its_manifest_or_from_another_secret_is_refused(
 
 
 def test_hostile_manifests_are_refused_with_a_reason_not_a_traceback(
-    seeded: Flask, empty_instance: Flask, tmp_path: Path
+    seeded: Flask, empty_instance: Flask, backup: Path
 ) -> None:
     from core import backup as backup_module
 
-    _passed(seeded)
-    backup = tmp_path / "backup"
-    assert run_cli(seeded, "backup", str(backup)).exit_code == 0
     good = json.loads((backup / "manifest.json").read_text())
 
     def signed(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -199,16 +200,13 @@ def test_hostile_manifests_are_refused_with_a_reason_not_a_traceback(
 
 
 def test_restore_reads_only_what_it_verified(
-    seeded: Flask, empty_instance: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seeded: Flask, empty_instance: Flask, backup: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file swapped in the backup after the check (someone racing the restore)
     changes nothing: the restore reads its own verified copy."""
     from core import backup as backup_module
 
-    _passed(seeded)
     original = _holdings(seeded)
-    backup = tmp_path / "backup"
-    assert run_cli(seeded, "backup", str(backup)).exit_code == 0
     real_restore = backup_module._restore
 
     def swap_then_restore(*args: Any, **kwargs: Any) -> Any:
