@@ -32,6 +32,7 @@ import json
 import re
 import shutil
 import sqlite3
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +50,7 @@ from core.db_types import utcnow
 from core.doctor import DoctorReport, run_doctor
 from core.extensions import db
 from core.registry import restore_hooks, stored_file_columns
-from core.storage import CHUNK_SIZE, StagedFile, get_storage, staging_dir
+from core.storage import CHUNK_SIZE, StagedFile, get_storage, hash_file, stage_stream
 
 FORMAT = "microcred-backup/1"
 BATCH = 500
@@ -109,14 +110,6 @@ def _row_from_json(table: Table, line: str) -> dict[str, Any]:
         name: value if isinstance(table.c[name].type, JSON) else _decode(value)
         for name, value in raw.items()
     }
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _head_revision(app: Flask) -> str | None:
@@ -190,7 +183,7 @@ def backup(app: Flask, destination: Path) -> BackupSummary:
                     count += 1
                     keys.update(row[c] for c in key_columns.get(table.name, []) if row[c])
             rows[table.name] = count
-            files[f"db/{table.name}.jsonl"] = _sha256_file(path)
+            files[f"db/{table.name}.jsonl"] = hash_file(path)
     storage = get_storage()
     total = 0
     for key in sorted(keys):
@@ -199,7 +192,7 @@ def backup(app: Flask, destination: Path) -> BackupSummary:
             raise BackupError(f"file {key} is referenced by the database but missing in storage")
         with storage.open(key) as source, target.open("wb") as out:
             shutil.copyfileobj(source, out, CHUNK_SIZE)
-        digest = _sha256_file(target)
+        digest = hash_file(target)
         if digest != key:
             raise BackupError(f"file {key} in storage is corrupted (its SHA-256 is {digest})")
         files[f"blobs/{key}"] = digest
@@ -282,14 +275,16 @@ def read_signed_manifest(app: Flask, source: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def verified_copy(app: Flask, source: Path) -> Iterator[tuple[dict[str, Any], Path]]:
-    """The signed manifest and a private copy of the backup's files, each hashed as it
-    was copied and matching the manifest, so that nothing read afterwards can have
-    been changed in ``source`` meanwhile. The copy is on the staging disk (storing a
-    file from it is a rename) and is removed on leaving."""
+def verified_copy(
+    app: Flask, source: Path
+) -> Iterator[tuple[dict[str, Any], dict[str, StagedFile]]]:
+    """The signed manifest and a private copy of each file it lists (staged as an
+    upload is: hashed while copied, on the storage's disk), all matching the manifest,
+    so that nothing read afterwards can have been changed in ``source`` meanwhile.
+    Copies not stored by then are removed on leaving."""
     source = Path(source)
     manifest = read_signed_manifest(app, source)
-    private = Path(tempfile.mkdtemp(prefix="restore-", dir=staging_dir(app)))
+    copies: dict[str, StagedFile] = {}
     try:
         problems = []
         listed: dict[str, str] = manifest["files"]
@@ -298,9 +293,9 @@ def verified_copy(app: Flask, source: Path) -> Iterator[tuple[dict[str, Any], Pa
             if Path(name).is_absolute() or ".." in Path(name).parts or not path.is_file():
                 problems.append(f"{name} is missing")
                 continue
-            copy = private / name
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            if _copy_hashing(path, copy) != expected:
+            with path.open("rb") as stream:
+                copies[name] = staged = stage_stream(stream, limit=sys.maxsize)
+            if staged.sha256 != expected:
                 problems.append(f"{name} does not match its SHA-256 in the manifest (altered)")
             elif name.startswith("blobs/") and Path(name).name != expected:
                 problems.append(f"{name} is not named by its SHA-256")
@@ -311,18 +306,10 @@ def verified_copy(app: Flask, source: Path) -> Iterator[tuple[dict[str, Any], Pa
         problems += [f"{name} is missing" for name in sorted(expected_tables - set(listed))]
         if problems:
             raise BackupError("the backup fails its manifest check: " + "; ".join(problems))
-        yield manifest, private
+        yield manifest, copies
     finally:
-        shutil.rmtree(private, ignore_errors=True)
-
-
-def _copy_hashing(source: Path, target: Path) -> str:
-    digest = hashlib.sha256()
-    with source.open("rb") as reading, target.open("wb") as writing:
-        while chunk := reading.read(CHUNK_SIZE):
-            digest.update(chunk)
-            writing.write(chunk)
-    return digest.hexdigest()
+        for staged in copies.values():
+            staged.path.unlink(missing_ok=True)
 
 
 def _has_data(connection: Connection) -> list[str]:
@@ -356,11 +343,13 @@ def restore(app: Flask, source: Path, *, force: bool = False) -> RestoreSummary:
     """Restore ``source`` into this (empty) instance, then check it with the doctor.
 
     Everything is read from a verified private copy (see :func:`verified_copy`)."""
-    with verified_copy(app, source) as (manifest, private):
-        return _restore(app, manifest, private, force=force)
+    with verified_copy(app, source) as (manifest, copies):
+        return _restore(app, manifest, copies, force=force)
 
 
-def _restore(app: Flask, manifest: dict[str, Any], source: Path, *, force: bool) -> RestoreSummary:
+def _restore(
+    app: Flask, manifest: dict[str, Any], copies: dict[str, StagedFile], *, force: bool
+) -> RestoreSummary:
     head = _head_revision(app)
     if manifest.get("alembic_revision") != head:
         raise BackupError(
@@ -390,10 +379,9 @@ def _restore(app: Flask, manifest: dict[str, Any], source: Path, *, force: bool)
                 "restore into an empty one, or pass --force to replace everything"
             )
     storage = get_storage()
-    for name in manifest["files"]:
+    for name, staged in copies.items():
         if name.startswith("blobs/"):
-            copy = source / name  # verified: its SHA-256 is its name
-            storage.put(StagedFile(copy, Path(name).name, copy.stat().st_size))
+            storage.put(staged)  # verified: its SHA-256 is its name
             summary.files += 1
     with db.engine.begin() as connection:
         if force:
@@ -403,7 +391,7 @@ def _restore(app: Flask, manifest: dict[str, Any], source: Path, *, force: bool)
             if table.name not in manifest["tables"]:
                 continue
             count = 0
-            with (source / "db" / f"{table.name}.jsonl").open(encoding="utf-8") as lines:
+            with copies[f"db/{table.name}.jsonl"].path.open(encoding="utf-8") as lines:
                 batch = []
                 for line in lines:
                     batch.append(_row_from_json(table, line))
