@@ -29,9 +29,10 @@ def _prepare_worker(app: Flask) -> None:
     inherits: it never signs). Once per worker process, after the first helper is
     forked: the issuers' signers with their decrypted keys, and the processed
     JSON-LD contexts, which every work horse then inherits instead of paying for them."""
-    if app.config.get("PDF_RENDER_HELPER", True):
-        from badges import certificates, render_helper
+    from badges import certificates, render_helper, services
+    from core.extensions import db
 
+    if app.config.get("PDF_RENDER_HELPER", True):
         render_helper.forget_in_helper(certificates.forget_signers)
         render_helper.ensure_running()
     if app.extensions.get("microcred_issuance_prepared"):
@@ -39,9 +40,6 @@ def _prepare_worker(app: Flask) -> None:
     app.extensions["microcred_issuance_prepared"] = True
     try:
         with app.app_context():
-            from badges import certificates, services
-            from core.extensions import db
-
             certificates.prepare_signers()
             services.prepare_contexts()
             db.session.remove()

@@ -82,7 +82,7 @@ def signing_identity(issuer: Issuer) -> pki.SigningIdentity:
     db.session.add(row)
     db.session.flush()
     audit.record("issuer.certificate_created", "issuer", issuer.id)
-    _keep(row, identity)
+    _keep(_identity_key(row), identity)
     return identity
 
 
@@ -102,19 +102,20 @@ def _identity_key(row: SigningCertificate) -> str:
     return digest.hexdigest()
 
 
-def _keep(row: SigningCertificate, identity: pki.SigningIdentity) -> None:
+def _keep(key: str, identity: pki.SigningIdentity) -> None:
     if len(_identities) >= _MAX_IDENTITIES:
         _identities.clear()
-    _identities[_identity_key(row)] = identity
+    _identities[key] = identity
 
 
 def _identity(row: SigningCertificate) -> pki.SigningIdentity:
-    identity = _identities.get(_identity_key(row))
+    key = _identity_key(row)
+    identity = _identities.get(key)
     if identity is None:
         identity = pki.load_signing_identity(
             row.certificate_pem, row.key_encrypted, row.chain_pem, passphrase=_passphrase()
         )
-        _keep(row, identity)
+        _keep(key, identity)
     return identity
 
 

@@ -409,17 +409,21 @@ class _KeySigner(signers.SimpleSigner):
             attr_settings.cades_signed_attrs is not None
             or attr_settings.adobe_revinfo_attr is not None
         )
-        # Outside PAdES the signing time is signed; a timestamper or extra attributes
-        # are settings a template would not see: pyHanko builds those every time.
-        if timestamper is not None or not use_pades or extras:
-            return await super().signed_attrs(data_digest, digest_algorithm, **options)
         key = (digest_algorithm, content_type, dry_run, is_pdf_sig)
-        if key in self._attribute_templates:
-            template = self._attribute_templates[key]
-            if template is not None:
-                der, placeholder = template
-                return cms.CMSAttributes.load(der.replace(placeholder, data_digest))
+        template = self._attribute_templates.get(key)
+        # Outside PAdES the signing time is signed; a timestamper or extra attributes
+        # are settings a template would not see: pyHanko builds those every time, and
+        # those whose first build could not serve as a template.
+        if (
+            timestamper is not None
+            or not use_pades
+            or extras
+            or (template is None and key in self._attribute_templates)
+        ):
             return await super().signed_attrs(data_digest, digest_algorithm, **options)
+        if template is not None:
+            der, placeholder = template
+            return cms.CMSAttributes.load(der.replace(placeholder, data_digest))
         placeholder = secrets.token_bytes(len(data_digest))
         built = await super().signed_attrs(placeholder, digest_algorithm, **options)
         attributes = await super().signed_attrs(data_digest, digest_algorithm, **options)

@@ -228,13 +228,14 @@ def verify_jwt(token: str, *, now: datetime | None = None) -> Report:
     report.checks.append(_schema_check(document))
     try:
         undefined = dataintegrity.find_undefined_terms(document)
-        unreadable = None
-    except dataintegrity.DataIntegrityError as error:  # unknown context, bad JSON-LD
-        undefined, unreadable = [], f"Its JSON-LD cannot be read: {error}."
-    if unreadable or undefined:
-        reason = unreadable or (
+        reason = (
             "It uses terms its contexts do not define: " + ", ".join(undefined[:5]) + "."
+            if undefined
+            else None
         )
+    except dataintegrity.DataIntegrityError as error:  # unknown context, bad JSON-LD
+        reason = f"Its JSON-LD cannot be read: {error}."
+    if reason:
         report.checks.append(CheckResult("proof", False, reason, "SIGNATURE_INVALID"))
     else:
         report.checks.append(
