@@ -55,7 +55,10 @@ def _trigger(name: str, action: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
     markers = Path(os.environ.get(ENV_MARKERS, "."))
     markers.mkdir(parents=True, exist_ok=True)
-    (markers / name).write_text(str(os.getpid()))
+    # Written whole, then renamed: a test that sees the marker reads the pid at once.
+    partial = markers / f".{name}.{os.getpid()}"
+    partial.write_text(str(os.getpid()))
+    partial.replace(markers / name)
     while True:  # until the test kills this process
         time.sleep(3600)
 
